@@ -1,0 +1,470 @@
+"""Settings of LFM Entropy Lab: one list of fields, two JSON files, and their validation.
+
+FIELDS lists every user-settable setting once (name, file, type, default, allowed values, help text),
+in the spirit of tensorflow/playground's PROPS: the same list drives the JSON files (assets/ and every
+run folder), validation, the CLI's `--set key=value`, the dashboard form and the URL query parameters.
+
+hyperparameters.json holds the model's settings and training.json the data's and optimiser's. The seed's
+keys are kept exactly; newer keys are optional (missing -> default), so the seed's files load unchanged.
+
+Typing rules, the same for JSON values, typed overrides and parsed strings:
+- an integer setting takes an integer; a float with a whole value (64.0) is read as 64, because some
+  tools write every number as a float; 64.5, true/false and strings are refused;
+- a number setting takes a finite int or float (NaN and infinity refused); true/false is refused;
+- a text setting takes a string; an optional one also null, and "" counts as null.
+
+Every check raises ConfigError naming the setting, the value and what is allowed. All checks, including
+those across settings (equal widths, parameter budget), run when a config object is built: a RunConfig
+that exists is valid, and nothing has been allocated for one that is not.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, NamedTuple
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+GROUPS = ("hyperparameters", "training")  # one file per group: <group>.json
+PARAMETER_BUDGET = 50_000_000  # refuse models estimated above this many parameters
+# The adaptive layers generate a whole weight matrix per sample, kept for the backward pass:
+# refuse batches that would generate more numbers than this (about 1 GiB in float32).
+GENERATED_WEIGHTS_BUDGET = 256_000_000
+SYNTHETIC_DATASETS = ("random", "regimes")  # datasets that make exactly num_samples windows
+
+
+class ConfigError(ValueError):
+    """An invalid setting. .field is the setting at fault (None when no single one is)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Field:
+    """One user-settable setting; min and max are inclusive, except min when min_exclusive."""
+    name: str
+    group: str                     # "hyperparameters" | "training": the file it lives in
+    type: type                     # int | float | str
+    default: Any
+    help: str                      # for students: shown in the form, the CLI help and the docs
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: bool = False    # learning_rate must be > 0, not >= 0
+    choices: tuple[str, ...] | None = None
+    optional: bool = False         # None (JSON null) is allowed
+    allowed: str = ""              # short description of the allowed values; derived when left empty
+
+    def __post_init__(self):
+        if not self.allowed:
+            object.__setattr__(self, "allowed", _describe(self))
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _describe(f: Field) -> str:
+    if f.choices:
+        return "one of " + ", ".join(repr(c) for c in f.choices)
+    kind = "integers" if f.type is int else "numbers"
+    if f.min_exclusive:
+        return f"{kind} above {_num(f.min)} up to {_num(f.max)}"
+    return f"{kind} {_num(f.min)} to {_num(f.max)}"
+
+
+_H, _T = GROUPS
+FIELDS: tuple[Field, ...] = (
+    Field("token_dim", _H, int, 64, "Width of every token's feature vector: the model's working width. "
+          "Inputs with fewer features are projected up to it.", 1, 1024),
+    Field("channel_dim", _H, int, 64, "Width of the channel-mixing layer. It mixes the feature axis in "
+          "place, so it must equal token_dim.", 1, 1024, allowed="integers 1 to 1024, equal to token_dim"),
+    Field("expert_dim", _H, int, 64, "Width of each expert. Experts transform the feature axis in place, "
+          "so it must equal token_dim.", 1, 1024, allowed="integers 1 to 1024, equal to token_dim"),
+    Field("adapt_dim", _H, int, 32, "Size of the summary vector computed from each input sequence. It "
+          "drives the gate and generates each layer's per-sample weight adjustment.", 1, 512),
+    Field("num_experts", _H, int, 4, "How many experts the gate chooses among. Every entropy on the "
+          "charts is at most log2(num_experts) bits.", 1, 64),
+    Field("lambda_entropy", _H, float, 0.01, "Weight of the routing entropy added to the loss: above 0 "
+          "makes each sample's gate more decisive, below 0 spreads it over more experts, 0 turns it off.",
+          -10, 10),
+    Field("balance_coef", _H, float, 0.0, "Weight of the load-balance term, which rewards using all "
+          "experts evenly overall: the cure for collapse onto one expert when lambda_entropy > 0.", 0, 10),
+    Field("batch_size", _T, int, 16, "Sequences per optimiser step.", 1, 4096),
+    Field("sequence_length", _T, int, 10, "Time steps per input window: the token axis that token "
+          "mixing mixes.", 2, 512),
+    Field("num_samples", _T, int, 1000, "How many windows to make (training + validation). The "
+          "synthetic datasets make exactly this many; real ones are limited by their length.", 8, 1_000_000),
+    Field("num_epochs", _T, int, 10, "Passes over the training windows.", 1, 10_000),
+    Field("learning_rate", _T, float, 0.001, "Step size of the Adam optimiser.", 0, 1, min_exclusive=True),
+    Field("dataset", _T, str, "regimes", "Where the sequences come from. random: noise, nothing to learn "
+          "(the seed's dummy data). regimes: signals from known generators (sine, square, ...), so expert "
+          "specialisation can be measured. seattle_weather: daily Seattle weather 2012-2015. csv: the "
+          "numeric columns of your own file (set csv_path).",
+          choices=("random", "regimes", "seattle_weather", "csv")),
+    Field("csv_path", _T, str, None, "Path of a CSV file of numeric columns; only with dataset 'csv'.",
+          optional=True, allowed="a file path when dataset is 'csv', otherwise null"),
+    Field("device", _T, str, "auto", "Where to train; auto picks cuda, then mps, then cpu.",
+          choices=("auto", "cpu", "cuda", "mps")),
+    Field("seed", _T, int, 0, "Random seed for data, initialisation and shuffling: the same seed and "
+          "settings give the same run.", 0, 2**31 - 1),
+    Field("log_every", _T, int, 10, "Record metrics every this many optimiser steps; the charts "
+          "update at this pace.", 1, 100_000),
+    Field("val_fraction", _T, float, 0.2, "Share of the windows held out for validation.", 0.05, 0.5),
+)
+_BY_NAME = {f.name: f for f in FIELDS}
+
+
+def field_by_name(name: str) -> Field:
+    """The Field called `name`; ConfigError listing the known names (and a near miss) otherwise."""
+    if name in _BY_NAME:
+        return _BY_NAME[name]
+    close = difflib.get_close_matches(str(name), _BY_NAME, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(f"unknown setting {name!r}{hint}: known settings are {', '.join(_BY_NAME)}", name)
+
+
+def fields_in(group: str) -> tuple[Field, ...]:
+    """The fields of one file, in file order."""
+    return tuple(f for f in FIELDS if f.group == group)
+
+
+_JSON_TYPES = {bool: "true/false", str: "text", list: "a list", dict: "an object", type(None): "null"}
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value)  # JSON spelling: null, true, "text", NaN
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def check_value(name: str, value: Any, source: str | None = None) -> Any:
+    """Check one setting's value and return it typed (64.0 -> 64 for an integer setting).
+
+    source prefixes the message (a file path); by default the setting's file name."""
+    f = field_by_name(name)
+    source = source or f"{f.group}.json"
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(f"{source}: {f.name} = {_show(value)} {problem}: allowed {f.allowed}", f.name)
+
+    if value is None or (f.optional and isinstance(value, str) and not value.strip()):
+        if f.optional:
+            return None
+        raise fail("has no value")
+    wanted = (str,) if f.type is str else (int, float)
+    if isinstance(value, bool) or not isinstance(value, wanted):
+        raise fail(f"has the wrong type ({_JSON_TYPES.get(type(value), type(value).__name__)})")
+    if f.type is str:
+        if f.choices and value not in f.choices:
+            raise fail("is not one of the choices")
+        return value
+    if not math.isfinite(value):
+        raise fail("is not a finite number")
+    if f.type is int and not float(value).is_integer():
+        raise fail("is not a whole number")
+    value = f.type(value)
+    above_min = value > f.min if f.min_exclusive else value >= f.min
+    if not (above_min and value <= f.max):
+        raise fail("is out of range")
+    return value
+
+
+def parse_value(name: str, text: str) -> Any:
+    """Convert a string (CLI --set, URL query, form text) to the setting's type, then check it.
+
+    Numbers: anything int() or float() reads ("64", "1e-3", "64.0" for an integer); optional text:
+    "", "none" and "null" mean null."""
+    f = field_by_name(name)
+    if not isinstance(text, str):
+        raise ConfigError(f"{f.name}: parse_value expects a string, got {_show(text)}", f.name)
+    s = text.strip()
+    if f.type is str:
+        value = None if f.optional and s.lower() in ("", "none", "null") else s
+    else:
+        try:
+            value = int(s)
+        except ValueError:
+            try:
+                value = float(s)
+            except ValueError:
+                raise ConfigError(f"{f.group}.json: {f.name} = {_show(text)} is not a number: "
+                                  f"allowed {f.allowed}", f.name) from None
+    return check_value(name, value)
+
+
+def format_value(name: str, value: Any) -> str:
+    """The inverse of parse_value, for URL query parameters and the CLI: null -> ""."""
+    field_by_name(name)
+    return "" if value is None else repr(value) if isinstance(value, float) else str(value)
+
+
+def _default(name: str) -> Any:
+    return _BY_NAME[name].default
+
+
+class _Settings:
+    """What ModelConfig and TrainingConfig share: typed checks on creation, to_dict/from_dict."""
+    group: ClassVar[str]
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        for f in fields_in(self.group):
+            object.__setattr__(self, f.name, check_value(f.name, getattr(self, f.name)))
+        self._check_combinations(f"{self.group}.json")
+
+    def _check_combinations(self, source: str) -> None:
+        pass
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields_in(self.group)}
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str | None = None):
+        """Build from one file's JSON object; missing keys take their defaults."""
+        source = source or f"{cls.group}.json"
+        if not isinstance(data, Mapping):
+            kind = _JSON_TYPES.get(type(data), type(data).__name__)
+            raise ConfigError(f"{source}: the top level must be a JSON object of settings "
+                              f"{{\"name\": value, ...}}, got {kind}")
+        known = [f.name for f in fields_in(cls.group)]
+        for key in data:
+            if key not in known:
+                home = f" (it belongs in {_BY_NAME[key].group}.json)" if key in _BY_NAME else ""
+                raise ConfigError(f"{source}: unknown key {key!r}{home}: known keys are "
+                                  f"{', '.join(known)}", key)
+        values = {key: check_value(key, value, source) for key, value in data.items()}
+        try:
+            return cls(**values)
+        except ConfigError as e:  # a check across settings: name the file it came from
+            raise ConfigError(f"{source}: {str(e).partition(': ')[2]}", e.field) from None
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Settings):
+    """The model's settings: hyperparameters.json."""
+    group: ClassVar[str] = "hyperparameters"
+    token_dim: int = _default("token_dim")            # feature width of every token (D)
+    channel_dim: int = _default("channel_dim")        # channel-mixing width; must equal token_dim
+    expert_dim: int = _default("expert_dim")          # width of each expert; must equal token_dim
+    adapt_dim: int = _default("adapt_dim")            # size of the per-sequence summary (A)
+    num_experts: int = _default("num_experts")        # experts the gate chooses among (E)
+    lambda_entropy: float = _default("lambda_entropy")  # weight of routing entropy in the loss
+    balance_coef: float = _default("balance_coef")    # weight of the load-balance term (not in the seed)
+
+    def _check_combinations(self, source: str) -> None:
+        # The layers mix the feature axis in place (B, S, D) -> (B, S, D): every width is token_dim.
+        for name in ("channel_dim", "expert_dim"):
+            if getattr(self, name) != self.token_dim:
+                raise ConfigError(f"{source}: {name} = {getattr(self, name)} must equal token_dim = "
+                                  f"{self.token_dim}, because the layers mix the feature axis in "
+                                  f"place: allowed {_BY_NAME[name].allowed}", name)
+
+
+@dataclass(frozen=True)
+class TrainingConfig(_Settings):
+    """The data's and optimiser's settings: training.json."""
+    group: ClassVar[str] = "training"
+    batch_size: int = _default("batch_size")          # sequences per optimiser step
+    sequence_length: int = _default("sequence_length")  # time steps per window (S)
+    num_samples: int = _default("num_samples")        # windows made, training + validation
+    num_epochs: int = _default("num_epochs")          # passes over the training windows
+    learning_rate: float = _default("learning_rate")  # Adam step size
+    dataset: str = _default("dataset")                # random | regimes | seattle_weather | csv
+    csv_path: str | None = _default("csv_path")       # the CSV file, iff dataset == "csv"
+    device: str = _default("device")                  # auto | cpu | cuda | mps
+    seed: int = _default("seed")                      # seeds data, initialisation and shuffling
+    log_every: int = _default("log_every")            # optimiser steps between metric records
+    val_fraction: float = _default("val_fraction")    # share of windows held out for validation
+
+    @property
+    def num_train_windows(self) -> int:
+        """Training windows of a synthetic dataset (a hair of slack against float rounding)."""
+        return math.floor(self.num_samples * (1 - self.val_fraction) + 1e-9)
+
+    def _check_combinations(self, source: str) -> None:
+        allowed = _BY_NAME["csv_path"].allowed
+        if self.dataset == "csv" and self.csv_path is None:
+            raise ConfigError(f"{source}: csv_path = null but dataset = \"csv\": allowed {allowed}",
+                              "csv_path")
+        if self.dataset != "csv" and self.csv_path is not None:
+            raise ConfigError(f"{source}: csv_path = {_show(self.csv_path)} but dataset = "
+                              f"{_show(self.dataset)}: allowed {allowed}", "csv_path")
+        windows = self.num_train_windows
+        if self.dataset in SYNTHETIC_DATASETS and self.batch_size > windows:
+            raise ConfigError(f"{source}: batch_size = {self.batch_size} is more than the {windows} "
+                              f"training windows (num_samples = {self.num_samples}, val_fraction = "
+                              f"{self.val_fraction:g}): allowed integers 1 to {windows} here, or raise "
+                              f"num_samples", "batch_size")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs; saved in every run folder and checkpoint. Immutable: use with_overrides."""
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Re-run every check, per setting and across settings; raise ConfigError on the first failure."""
+        if not isinstance(self.model, ModelConfig) or not isinstance(self.training, TrainingConfig):
+            raise ConfigError("RunConfig needs a ModelConfig and a TrainingConfig")
+        self.model.validate()
+        self.training.validate()
+        m = self.model
+        params = estimate_parameters(self)
+        if params > PARAMETER_BUDGET:
+            raise ConfigError(
+                f"hyperparameters.json: the model would have about {params:,} parameters, above the "
+                f"budget of {PARAMETER_BUDGET:,}. Each adaptive layer has about (adapt_dim + 2) x "
+                f"token_dim^2 of them: lower token_dim = {m.token_dim}, adapt_dim = {m.adapt_dim} or "
+                f"num_experts = {m.num_experts}")
+        generated = estimate_generated_weights(self)
+        if generated > GENERATED_WEIGHTS_BUDGET:
+            raise ConfigError(
+                f"training.json: batch_size = {self.training.batch_size} would make the adaptive layers "
+                f"generate about {generated:,} weights per batch (batch_size x (sequence_length^2 + "
+                f"(1 + num_experts) x token_dim^2)), above the budget of {GENERATED_WEIGHTS_BUDGET:,}: "
+                f"lower batch_size, token_dim or num_experts", "batch_size")
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {"hyperparameters": self.model.to_dict(), "training": self.training.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunConfig:
+        """Inverse of to_dict (e.g. a checkpoint's "config"); a missing group takes its defaults."""
+        if not isinstance(data, Mapping) or set(data) - set(GROUPS):
+            raise ConfigError(f"a run config must be an object with the keys {', '.join(GROUPS)}, "
+                              f"got {_show(data)[:200]}")
+        return cls(ModelConfig.from_dict(data.get("hyperparameters", {})),
+                   TrainingConfig.from_dict(data.get("training", {})))
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting by bare name, in FIELDS order (for forms and URLs)."""
+        return {**self.model.to_dict(), **self.training.to_dict()}
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> RunConfig:
+        """A new, validated RunConfig; keys are bare setting names, values typed or strings to parse."""
+        values = {group: {} for group in GROUPS}
+        for name, value in overrides.items():
+            f = field_by_name(name)
+            values[f.group][name] = parse_value(name, value) if isinstance(value, str) else value
+        return RunConfig(dataclasses.replace(self.model, **values["hyperparameters"]),
+                         dataclasses.replace(self.training, **values["training"]))
+
+
+def _settings(cfg: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(cfg, RunConfig):
+        return cfg.flat()
+    return {**{f.name: f.default for f in FIELDS}, **cfg}
+
+
+def _adaptive_linear_parameters(n_in: int, n_out: int, adapt: int) -> int:
+    # weight (out, in) + bias (out) + adapt = Linear(adapt, out*in) with its bias
+    return n_out * n_in + n_out + adapt * n_out * n_in + n_out * n_in
+
+
+def estimate_parameters(cfg: RunConfig | Mapping[str, Any]) -> int:
+    """Parameters of the model the config describes, leaving out any input projection.
+
+    cfg may be a RunConfig or a mapping of setting names (missing -> defaults), so a form can show the
+    estimate for settings that do not validate."""
+    v = _settings(cfg)
+    S, D, A, E = v["sequence_length"], v["token_dim"], v["adapt_dim"], v["num_experts"]
+    return (_adaptive_linear_parameters(S, S, A)                                    # token mixing
+            + _adaptive_linear_parameters(v["channel_dim"], v["channel_dim"], A)    # channel mixing
+            + E * _adaptive_linear_parameters(v["expert_dim"], v["expert_dim"], A)  # experts
+            + A * E + E                                                             # gating Linear(A, E)
+            + D * A + A                                                             # featurizer Linear(D, A)
+            + D * D + D)                                                            # output Linear(D, D)
+
+
+def estimate_generated_weights(cfg: RunConfig | Mapping[str, Any]) -> int:
+    """Numbers the adaptive layers generate per batch: a weight matrix per sample and layer."""
+    v = _settings(cfg)
+    per_sample = (v["sequence_length"] ** 2 + v["channel_dim"] ** 2
+                  + v["num_experts"] * v["expert_dim"] ** 2)
+    return v["batch_size"] * per_sample
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Parse a JSON file; ConfigError with the path (and line and column when malformed)."""
+    path = Path(path)
+
+    def no_duplicates(pairs):
+        keys = [key for key, _ in pairs]
+        for key in keys:
+            if keys.count(key) > 1:
+                raise ConfigError(f"{path}: key {key!r} appears twice", key)
+        return dict(pairs)
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read it as UTF-8 text: {e}") from None
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+
+
+def load_run_config(hyperparameters_path: str | os.PathLike | None = None,
+                    training_path: str | os.PathLike | None = None) -> RunConfig:
+    """Read the two files; a path left out means that file's defaults."""
+    model = (ModelConfig() if hyperparameters_path is None
+             else ModelConfig.from_dict(read_json(hyperparameters_path), str(hyperparameters_path)))
+    training = (TrainingConfig() if training_path is None
+                else TrainingConfig.from_dict(read_json(training_path), str(training_path)))
+    return RunConfig(model, training)
+
+
+def save_run_config(cfg: RunConfig, folder: str | os.PathLike) -> tuple[Path, Path]:
+    """Write hyperparameters.json and training.json in the seed's format (indent 4, FIELDS order)."""
+    cfg.validate()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for group, values in cfg.to_dict().items():
+        path = folder / f"{group}.json"
+        tmp = path.with_name(path.name + ".tmp")  # write then rename: a reader never sees half a file
+        tmp.write_text(json.dumps(values, indent=4) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        paths.append(path)
+    return tuple(paths)
+
+
+class Preset(NamedTuple):
+    description: str               # for students: what to try and what to watch
+    overrides: dict[str, Any]      # bare setting names -> typed values, for RunConfig.with_overrides
+
+
+def load_presets(path: str | os.PathLike | None = None) -> dict[str, Preset]:
+    """Classroom presets by name, in file order; each is checked against the default config."""
+    path = Path(path) if path is not None else ASSETS_DIR / "presets.json"
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be an object of presets by name")
+    presets = {}
+    for name, entry in data.items():
+        if (not isinstance(entry, dict) or set(entry) != {"description", "overrides"}
+                or not isinstance(entry["description"], str) or not isinstance(entry["overrides"], dict)):
+            raise ConfigError(f"{path}: preset {name!r} must be "
+                              f"{{\"description\": text, \"overrides\": {{setting: value, ...}}}}")
+        try:
+            RunConfig().with_overrides(entry["overrides"])
+        except ConfigError as e:
+            raise ConfigError(f"{path}: preset {name!r}: {e}", e.field) from None
+        presets[name] = Preset(entry["description"], dict(entry["overrides"]))
+    return presets
