@@ -32,7 +32,7 @@ class TrainResult:
 class TrainEvent:
     """What a plain-function callback receives: `fn(event)`, with event.name telling which moment."""
 
-    name: str  # "train_start" | "step_end" | "lambda_change" | "train_end"
+    name: str  # "train_start" | "step_end" | "lambda_change" | "paused" | "train_end"
     info: dict | None = None
     record: dict | None = None
     result: TrainResult | None = None
@@ -90,13 +90,13 @@ class TrainingControl:
                 self._pause_after_log = False
                 self._running.clear()
 
-    def _wait_while_paused(self) -> float:
-        """Block while paused; returns the seconds spent waiting."""
+    def _wait_while_paused(self, tick: Callable[[], None]) -> float:
+        """Block while paused, calling tick() about once a second; returns the seconds spent waiting."""
         if self._running.is_set():
             return 0.0
         start = time.perf_counter()
-        while not self._running.wait(timeout=0.1):
-            pass
+        while not self._running.wait(timeout=1.0):
+            tick()  # lets the run store show the run as alive, not interrupted
         return time.perf_counter() - start
 
 
@@ -124,10 +124,9 @@ def available_devices() -> list[str]:
 
 
 class _Callbacks:
-    """Dispatches to callback objects (on_train_start / on_step_end / on_lambda_change / on_train_end)
-    and to plain functions fn(TrainEvent)."""
+    """Dispatches to callback objects (any of the METHODS) and to plain functions fn(TrainEvent)."""
 
-    METHODS = ("on_train_start", "on_step_end", "on_lambda_change", "on_train_end")
+    METHODS = ("on_train_start", "on_step_end", "on_lambda_change", "on_paused", "on_train_end")
 
     def __init__(self, callbacks: Iterable):
         self.items = list(callbacks or ())
@@ -289,7 +288,7 @@ def train_model(
     try:
         for epoch in range(num_epochs):
             for batch in dataloader:
-                paused_for = control._wait_while_paused()
+                paused_for = control._wait_while_paused(lambda: cbs.emit(TrainEvent("paused"), "on_paused"))
                 interval_start += paused_for
                 if control.stopped:
                     break

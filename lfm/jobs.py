@@ -1,0 +1,187 @@
+"""Background training jobs for the dashboard: a queue, a concurrency cap and thread-safe controls.
+
+The dashboard process holds one JobManager (shared by every browser tab). Each job trains in its own
+daemon thread through lfm.experiment, so it is recorded in the run store like a CLI run; the threads
+never touch the UI. What the manager adds:
+  * a cap on concurrent runs (default one per CPU core); later submissions wait in a FIFO queue;
+  * torch's intra-op thread count set to cores // running, so two runs don't oversubscribe the cores
+    (the setting is process-wide, so it is re-balanced whenever a run starts or ends);
+  * orphan stopping: browser sessions `attach` while they are open and `detach` when they close; a job
+    not marked keep_alive is stopped once no session has been attached for `orphan_grace_s` (a grace
+    period, so a page reload, which closes one session and opens another, does not stop the run).
+"""
+
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .config import RunConfig
+from .experiment import PreparedRun, execute, open_run, prepare_run
+from .train import TrainingControl, TrainResult
+
+ACTIVE_STATES = ("queued", "running", "paused")
+
+
+@dataclass(eq=False)
+class Job:
+    job_id: str  # the manager's id ("job-3"); the run store's id is run_id once the job starts
+    run: PreparedRun
+    keep_alive: bool = False  # True: keep training when every browser tab is closed
+    group: str | None = None  # e.g. a sweep's id, so its jobs can be followed together
+    control: TrainingControl = field(default_factory=TrainingControl)
+    submitted_at: float = field(default_factory=time.time)
+    result: TrainResult | None = None
+    state_: str = "queued"  # queued | running | finished | stopped | diverged | failed
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def run_id(self) -> str | None:
+        return self.run.run_id
+
+    @property
+    def config(self) -> RunConfig:
+        return self.run.config
+
+    @property
+    def name(self) -> str | None:
+        return self.run.name
+
+    @property
+    def state(self) -> str:
+        if self.state_ == "running" and self.control.paused:
+            return "paused"
+        return self.state_
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+class JobManager:
+    def __init__(self, runs_dir: str | Path, *, max_concurrent: int | None = None, orphan_grace_s: float = 30.0):
+        self.runs_dir = Path(runs_dir)
+        self.max_concurrent = max_concurrent or os.cpu_count() or 1
+        self.orphan_grace_s = orphan_grace_s
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._sessions: set[str] = set()
+        self._unwatched_since: float | None = time.time()
+        self._closed = threading.Event()
+        threading.Thread(target=self._watch_orphans, name="lfm-orphan-watch", daemon=True).start()
+
+    # ---- submitting and following -------------------------------------------------------------------
+    def submit(self, cfg: RunConfig, *, name: str | None = None, keep_alive: bool = False, group: str | None = None) -> Job:
+        """Prepare (may raise DataError / ValueError: nothing is queued then) and queue a run."""
+        prepared = prepare_run(cfg, self.runs_dir, name=name)
+        with self._lock:
+            job = Job(f"job-{next(self._ids)}", prepared, keep_alive=keep_alive, group=group)
+            self._jobs[job.job_id] = job
+            self._start_queued()
+        return job
+
+    def jobs(self) -> list[Job]:
+        """Every job of this process, newest first."""
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.submitted_at, reverse=True)
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def by_run_id(self, run_id: str) -> Job | None:
+        return next((j for j in self.jobs() if j.run_id == run_id), None)
+
+    def active(self) -> list[Job]:
+        return [j for j in self.jobs() if j.active]
+
+    def stop(self, job: Job) -> None:
+        """Stop a running job (it saves a checkpoint) or take a queued one off the queue."""
+        with self._lock:
+            job.control.stop()
+            if job.state_ == "queued":
+                job.state_ = "stopped"
+                job.result = TrainResult("stopped", "removed from the queue before it started", 0, None, 0.0)
+
+    def stop_all(self) -> None:
+        for job in self.active():
+            self.stop(job)
+
+    def wait(self, job: Job, timeout: float | None = None) -> bool:
+        """Block until the job has ended (tests and scripts); True if it did within the timeout."""
+        deadline = None if timeout is None else time.time() + timeout
+        while job.active:
+            if deadline is not None and time.time() > deadline:
+                return False
+            thread = job.thread
+            if thread is not None:
+                thread.join(0.05)
+            else:
+                time.sleep(0.05)
+        return True
+
+    def close(self) -> None:
+        self._closed.set()
+        self.stop_all()
+
+    # ---- browser sessions ---------------------------------------------------------------------------
+    def attach(self, session_id: str) -> None:
+        with self._lock:
+            self._sessions.add(session_id)
+            self._unwatched_since = None
+
+    def detach(self, session_id: str) -> None:
+        with self._lock:
+            self._sessions.discard(session_id)
+            if not self._sessions and self._unwatched_since is None:
+                self._unwatched_since = time.time()
+
+    @property
+    def session_count(self) -> int:
+        return len(self._sessions)
+
+    def _watch_orphans(self) -> None:
+        while not self._closed.wait(1.0):
+            with self._lock:
+                since = self._unwatched_since
+                if since is None or time.time() - since < self.orphan_grace_s:
+                    continue
+                for job in self.active():
+                    if not job.keep_alive:
+                        job.control.stop()
+                        job.stop_reason = "no browser tab was open"
+                        if job.state_ == "queued":
+                            self.stop(job)
+
+    # ---- the queue ----------------------------------------------------------------------------------
+    def _start_queued(self) -> None:
+        """Start queued jobs, oldest first, while fewer than max_concurrent run. Caller holds the lock."""
+        running = sum(j.state_ == "running" for j in self._jobs.values())
+        for job in sorted(self._jobs.values(), key=lambda j: j.submitted_at):
+            if running >= self.max_concurrent:
+                break
+            if job.state_ == "queued":
+                open_run(job.run)  # the run folder appears now, so every view sees it at once
+                job.state_ = "running"
+                job.thread = threading.Thread(target=self._train, args=(job,), name=job.job_id, daemon=True)
+                running += 1
+                self._balance_threads(running)
+                job.thread.start()
+
+    def _balance_threads(self, running: int) -> None:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(running, 1)))
+
+    def _train(self, job: Job) -> None:
+        try:
+            job.result = execute(job.run, control=job.control)
+        except Exception as exc:  # execute reports training errors itself; this is anything around it
+            job.run.writer.fail(f"{type(exc).__name__}: {exc}")
+            job.result = TrainResult("failed", f"{type(exc).__name__}: {exc}", 0, None, 0.0)
+        with self._lock:
+            job.state_ = job.result.status
+            self._start_queued()
+            self._balance_threads(sum(j.state_ == "running" for j in self._jobs.values()))
