@@ -23,8 +23,9 @@ class MixtureOfExperts(nn.Module):
         super().__init__()
         self.experts = nn.ModuleList(AdaptiveLinear(expert_dim, expert_dim, adapt_dim) for _ in range(num_experts))
         self.gating = nn.Linear(adapt_dim, num_experts)
-        # Start from a uniform gate (zero logits) so no expert is favoured before training says so.
-        nn.init.zeros_(self.gating.weight)
+        # Start close to a uniform gate, so no expert is favoured before training says so, but not exactly
+        # uniform: there the entropy's gradient is zero and lambda could not act until noise broke the tie.
+        nn.init.normal_(self.gating.weight, std=0.1 / adapt_dim**0.5)
         nn.init.zeros_(self.gating.bias)
         self.lambda_entropy = float(lambda_entropy)  # weight of the entropy term; > 0 sharpens, < 0 spreads
         self.balance_coef = float(balance_coef)  # weight of the load-balance term (log2 E - H_load), >= 0

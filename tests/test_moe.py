@@ -32,7 +32,8 @@ def test_output_is_gate_weighted_sum_of_experts():
     torch.testing.assert_close(y, expected)
 
 
-def test_gate_starts_uniform():
+def test_gate_starts_nearly_uniform():
+    torch.manual_seed(0)
     moe = MixtureOfExperts(4, 4, 2)
     moe(torch.randn(3, 2, 4), torch.randn(3, 2))
-    assert moe.entropy.item() == pytest.approx(2.0, abs=1e-5)
+    assert 1.99 < moe.entropy.item() < 2.0  # not exactly uniform, where the entropy gradient vanishes

@@ -1,0 +1,55 @@
+"""Watch the runs folder with watchdog, so views learn which runs changed without re-reading them all.
+
+Every file event under runs/<run_id>/ bumps that run's version counter; a new folder bumps the folder's
+version. A view remembers the versions it last drew and reads (incrementally) only the runs whose
+counter moved. Works the same for runs written by this process, a CLI in another terminal, or another
+machine writing to a shared folder (where the OS delivers events for it).
+"""
+
+import threading
+from collections import defaultdict
+from pathlib import Path
+
+from watchdog.events import FileSystemEventHandler
+from watchdog.observers import Observer
+
+
+class RunWatcher(FileSystemEventHandler):
+    def __init__(self, runs_dir: str | Path):
+        self.runs_dir = Path(runs_dir).resolve()
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._versions: dict[str, int] = defaultdict(int)
+        self._folder_version = 0
+        self._observer = Observer()
+        self._observer.schedule(self, str(self.runs_dir), recursive=True)
+        self._observer.daemon = True
+        self._observer.start()
+
+    def on_any_event(self, event) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return  # reads don't change anything
+        try:
+            relative = Path(event.src_path).resolve().relative_to(self.runs_dir)
+        except ValueError:
+            return
+        if not relative.parts:
+            return
+        with self._lock:
+            self._versions[relative.parts[0]] += 1
+            if len(relative.parts) == 1 or relative.name in ("config.json", "status.json"):
+                self._folder_version += 1  # a run appeared, vanished or changed state
+
+    def version(self, run_id: str) -> int:
+        """Grows whenever a file of this run changes."""
+        with self._lock:
+            return self._versions.get(run_id, 0)
+
+    @property
+    def folder_version(self) -> int:
+        """Grows when a run folder appears or disappears, or a run's config/status changes."""
+        with self._lock:
+            return self._folder_version
+
+    def stop(self) -> None:
+        self._observer.stop()

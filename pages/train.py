@@ -1,0 +1,105 @@
+"""Train & watch: pick settings, start a run in the background, and watch its gates and entropies live."""
+
+import streamlit as st
+
+from lfm.data import DataError
+from ui import state
+from ui.live import LIVE_STATES, all_charts, list_runs, progress, run_label, run_view, watch_for_new_runs
+from ui.settings import render_settings
+
+FOLLOW = "Follow the newest run"
+
+st.title("Train & watch")
+st.caption(
+    "Set the hyperparameters on the left (or pick a classroom preset), press **Start**, and watch what the "
+    "entropy term does to the experts' gate while the model learns."
+)
+settings = render_settings()
+manager, reader, watcher = state.manager(), state.reader(), state.watcher()
+
+# 1. Start a run: the settings were validated by the form; data problems are reported here.
+left, mid, right = st.columns([1, 2, 2])
+keep_alive = right.checkbox("Keep training when every tab is closed", key="keep_alive")
+if left.button("▶ Start", type="primary", disabled=settings.config is None, width="stretch"):
+    try:
+        job = manager.submit(settings.config, name=settings.name or None, keep_alive=keep_alive)
+        st.session_state["watch"] = FOLLOW
+        st.session_state["_last_job"] = job.job_id
+    except (DataError, ValueError) as exc:
+        st.error(f"Not started: {exc}")
+if settings.config is None:
+    mid.warning("Fix the settings marked in the sidebar to start a run.")
+
+# 2. Which run to watch: the newest (default, so a run started anywhere shows up), or a chosen one.
+runs = list_runs(reader, watcher)
+labels = {r.run_id: run_label(r) for r in runs}
+choice = st.selectbox("Watching", [FOLLOW, *labels], key="watch", format_func=lambda k: labels.get(k, k))
+queued = [j for j in manager.active() if j.state == "queued"]
+if queued:
+    st.info(f"{len(queued)} run(s) queued: at most {manager.max_concurrent} train at once (one per CPU core).")
+run_id = (runs[0].run_id if runs else None) if choice == FOLLOW else choice
+if run_id is None:
+    st.info("No runs yet. Press **Start** to train one, or run `python -m lfm train` in a terminal.")
+    watch_for_new_runs(watcher)
+    st.stop()
+
+# 3. Controls for a run this dashboard started (a CLI run is steered from its own terminal).
+job = manager.by_run_id(run_id)
+summary = next((r for r in runs if r.run_id == run_id), None)
+if summary is None:
+    st.warning(f"Run {run_id} is no longer in the run store.")
+    st.stop()
+job_state = job.state if job else summary.state
+c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 2, 1])
+if job is None:
+    st.caption("This run was not started by this dashboard (CLI, another process or an earlier session): "
+               "it is shown read-only.")
+else:
+    paused = job_state == "paused"
+    if c1.button("▶ Resume" if paused else "⏸ Pause", disabled=not job.active, width="stretch"):
+        job.control.resume() if paused else job.control.pause()
+        st.rerun()
+    if c2.button("⏭ Step", disabled=not job.active, help="Train one log interval, then pause", width="stretch"):
+        job.control.step()
+    if c3.button("⏹ Stop", disabled=not job.active, width="stretch"):
+        manager.stop(job)
+        st.rerun()
+    hp = summary.config.get("hyperparameters", {})
+    new_lambda = c4.number_input("λ while training", value=float(hp.get("lambda_entropy", 0.0)), step=0.05,
+                                 format="%.3f", key=f"live_lambda_{run_id}", disabled=not job.active,
+                                 help="Changes lambda_entropy from the next step on, without a restart; "
+                                      "the charts mark the change.")
+    if c5.button("Apply λ", disabled=not job.active, width="stretch"):
+        if -10 <= new_lambda <= 10:
+            job.control.set_lambda(new_lambda)
+            st.toast(f"lambda → {new_lambda:g} from the next step")
+        else:
+            st.error(f"lambda_entropy = {new_lambda:g} is out of range: allowed -10 to 10")
+
+s1, s2 = st.columns(2)
+smoothing = s1.slider("Smoothing (debiased EMA, as TensorBoard)", 0.0, 0.99, 0.6, 0.01, key="smoothing")
+refresh_s = s2.slider("Refresh every (s)", 0.5, 10.0, 1.0, 0.5, key="refresh_s")
+
+# 4. The live part: redrawn every refresh_s while the run is live, drawn once otherwise.
+live = job_state in LIVE_STATES
+
+
+@st.fragment(run_every=refresh_s if live else None)
+def live_view():
+    view = run_view(run_id)
+    view.refresh(reader, watcher)
+    now = manager.by_run_id(run_id)
+    current = now.state if now else view.status.get("state", "unknown")
+    progress(view, summary.config, current)
+    all_charts(view, smoothing)
+    if live and current not in LIVE_STATES:
+        st.rerun()  # the run ended: redraw the page once so controls and refresh turn off
+    if choice == FOLLOW and watcher.folder_version != st.session_state.setdefault("_seen_folder_version", -1):
+        st.session_state["_seen_folder_version"] = watcher.folder_version
+        if list_runs(reader, watcher)[0].run_id != run_id:
+            st.rerun()  # a newer run appeared (this tab, another tab or the CLI): follow it
+
+
+live_view()
+if not live:
+    watch_for_new_runs(watcher)

@@ -1,0 +1,15 @@
+"""LFM Entropy Lab: see what entropy regularisation does to a Mixture-of-Experts gate.
+
+Start with `./dashboard.sh` (or `streamlit run streamlit_app.py` inside the project's venv).
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="LFM Entropy Lab", page_icon="🔀", layout="wide")
+page = st.navigation(
+    [
+        st.Page("pages/train.py", title="Train & watch", icon="🏋️", default=True),
+        st.Page("pages/runs.py", title="Runs", icon="🗂️"),
+    ]
+)
+page.run()

@@ -1,0 +1,272 @@
+"""Tests for ui/charts.py: every builder yields a valid Vega-Lite spec, stays small on long runs, and keeps
+the shared conventions (expert colours, fonts, tooltips); plus the downsampling and smoothing maths."""
+import math
+from pathlib import Path
+import time
+import timeit
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import pytest
+
+from ui import charts
+
+E = 4
+EVENTS = [{"step": 300, "kind": "lambda_change", "value": 0.3}, {"step": 50, "kind": "pause"}]
+
+
+def make_run(num_rows, num_experts=E, seed=0):
+    """A metrics frame shaped like the run store's: one row per log step, val_loss mostly NaN."""
+    rng = np.random.default_rng(seed)
+    step = np.arange(1, num_rows + 1) * 10
+    loss = 1.0 / np.sqrt(np.arange(1, num_rows + 1)) + 0.05 * rng.random(num_rows)
+    routing = math.log2(num_experts) * rng.random(num_rows)
+    val = np.full(num_rows, np.nan)
+    val[:: max(1, num_rows // 20)] = 0.5
+    load = rng.dirichlet(np.ones(num_experts), num_rows)  # (N, E)
+    cols = dict(step=step, epoch=step // 1000, total_steps=num_rows * 10, time_s=step * 0.01,
+                samples_per_s=900.0, lambda_entropy=0.01, balance_coef=0.0, loss=loss,
+                total_loss=loss + 0.01 * routing, val_loss=val, routing_entropy=routing,
+                load_entropy=routing + 0.1, specialisation=0.1 * rng.random(num_rows), varentropy=0.2,
+                mi_regime=np.nan)
+    cols.update({f"load_{e}": load[:, e] for e in range(num_experts)})
+    return pd.DataFrame(cols)
+
+
+def make_probe(num_samples=32, num_experts=E, num_regimes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    gates = rng.dirichlet(np.full(num_experts, 0.5), num_samples)  # (P, E)
+    labels = rng.integers(0, num_regimes, num_samples)
+    return gates.tolist(), labels.tolist(), [f"r{k}" for k in range(num_regimes)]
+
+
+def all_builders(df, gates, labels, names, num_experts=E):
+    regime_matrix = np.full((num_experts, len(names)), 1.0 / num_experts).tolist()
+    load = df[[f"load_{e}" for e in range(num_experts)]].iloc[-1].tolist()
+    return {
+        "loss_chart": charts.loss_chart(df, events=EVENTS),
+        "loss_chart_log": charts.loss_chart(df, smoothing=0.0, log_y=True),
+        "entropy_chart": charts.entropy_chart(df, num_experts, smoothing=0.6, events=EVENTS),
+        "gate_load_heatmap": charts.gate_load_heatmap(df, num_experts, events=EVENTS),
+        "probe_heatmap": charts.probe_heatmap(gates, labels, names),
+        "probe_heatmap_unlabelled": charts.probe_heatmap(gates, None, None),
+        "regime_matrix_chart": charts.regime_matrix_chart(regime_matrix, names),
+        "utilisation_chart": charts.utilisation_chart(load),
+        "quadrant_chart": charts.quadrant_chart(gates, labels, names),
+        "quadrant_chart_unlabelled": charts.quadrant_chart(gates),
+    }
+
+
+@pytest.fixture(scope="module")
+def small_specs():
+    gates, labels, names = make_probe()
+    return {k: c.to_dict() for k, c in all_builders(make_run(60), gates, labels, names).items()}
+
+
+def walk(node):
+    """Every dict inside a spec, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
+
+
+def dataset_rows(spec):
+    return sum(len(rows) for rows in spec.get("datasets", {}).values())
+
+
+def test_every_builder_gives_a_valid_container_width_spec(small_specs):
+    for name, spec in small_specs.items():  # to_dict() above validated each against the Vega-Lite schema
+        assert spec["width"] == "container", name
+        assert spec["height"] >= 100, name
+        assert dataset_rows(spec) > 0, name
+
+
+def test_empty_inputs_give_a_message_chart():
+    empty = pd.DataFrame(columns=list(make_run(1).columns))
+    for chart in (charts.loss_chart(empty), charts.entropy_chart(empty, E), charts.gate_load_heatmap(empty, E),
+                  charts.probe_heatmap(None, None, None), charts.regime_matrix_chart(None, None),
+                  charts.utilisation_chart([]), charts.quadrant_chart([])):
+        spec = chart.to_dict()
+        assert spec["mark"]["type"] == "text"
+
+
+def test_every_mark_has_a_tooltip_and_projector_sized_fonts(small_specs):
+    for name, spec in small_specs.items():
+        marks = [node for node in walk(spec) if "mark" in node]
+        assert marks, name
+        for node in marks:
+            assert "tooltip" in node.get("encoding", {}), (name, node["mark"])
+        for node in walk(spec):
+            for key in ("fontSize", "labelFontSize", "titleFontSize"):
+                if key in node:
+                    assert node[key] >= 13, (name, key)
+            if "axis" in node and node["axis"] is not None:
+                assert node["axis"].get("labelFontSize", 0) >= 13, name
+
+
+def test_long_run_charts_stay_under_3000_points():
+    gates, labels, names = make_probe(num_samples=20_000)
+    start = time.perf_counter()
+    built = all_builders(make_run(100_000), gates, labels, names)
+    for name, chart in built.items():
+        assert dataset_rows(chart.to_dict()) <= 3000, name
+    assert time.perf_counter() - start < 10
+
+
+def test_many_experts_heatmap_stays_small():
+    df = make_run(5_000, num_experts=16)
+    assert dataset_rows(charts.gate_load_heatmap(df, 16).to_dict()) <= 3000
+
+
+def test_downsample_keeps_extremes_last_row_and_is_fast():
+    df = make_run(100_000)
+    df.loc[12_345, "loss"] = 99.0  # a spike that naive striding would miss
+    df["phase"] = np.where(df["step"] < 500_000, "warm-up", "main")  # a non-numeric column
+    seconds = min(timeit.repeat(lambda: charts.downsample(df, max_points=2000), number=1, repeat=3))
+    assert seconds < 0.5  # best of 3, so a busy machine does not fail it
+    small = charts.downsample(df, max_points=2000)
+    assert len(small) <= 2000
+    assert list(small.columns) == list(df.columns)
+    for col in df.columns.drop("phase"):
+        np.testing.assert_equal(small[col].min(), df[col].min(), col)  # NaN skipped; all-NaN stays NaN
+        np.testing.assert_equal(small[col].max(), df[col].max(), col)
+    pd.testing.assert_series_equal(small.iloc[-1], df.iloc[-1], check_names=False)
+    assert small["step"].is_monotonic_increasing
+    assert small["step"].dtype == df["step"].dtype
+    assert set(small["phase"]) == {"warm-up", "main"}
+
+
+def test_downsample_keeps_a_falling_curve_falling():
+    # min and max go out in the order they occurred: a monotone curve must not become a zigzag
+    df = pd.DataFrame({"step": np.arange(10_000), "entropy": np.linspace(2.0, 0.0, 10_000)})
+    small = charts.downsample(df, max_points=500)
+    assert small["entropy"].is_monotonic_decreasing
+    assert small["step"].is_monotonic_increasing
+
+
+def test_downsample_leaves_small_frames_alone():
+    df = make_run(100)
+    assert charts.downsample(df, max_points=2000) is df
+
+
+def test_ema_smooth_weight_zero_is_identity():
+    values = pd.Series([3.0, np.nan, 1.0, 7.0])
+    pd.testing.assert_series_equal(charts.ema_smooth(values, 0.0), values)
+
+
+def test_ema_smooth_matches_hand_computed_debiased_ema():
+    # w = 0.5: last = 0.5, 1.25, 2.625; debias 1 - 0.5**n = 0.5, 0.75, 0.875 -> 1, 5/3, 3
+    np.testing.assert_allclose(charts.ema_smooth([1.0, 2.0, 4.0], 0.5), [1.0, 5 / 3, 3.0])
+    # a NaN stays NaN and is skipped: the next value is the second one seen
+    np.testing.assert_allclose(charts.ema_smooth([1.0, np.nan, 2.0], 0.5), [1.0, np.nan, 5 / 3])
+    with pytest.raises(ValueError):
+        charts.ema_smooth([1.0], 1.0)
+
+
+def test_dead_experts():
+    assert charts.dead_experts([0.5, 0.3, 0.19, 0.01]) == [3]  # 0.01 < 0.1 / 4
+    assert charts.dead_experts([5.0, 3.0, 1.9, 0.1]) == [3]  # shares, whatever the total
+    assert charts.dead_experts([0.5, 0.3, 0.19, 0.01], threshold=0.2) == [2, 3]
+    assert charts.dead_experts([0.25] * 4) == []
+    spec = charts.utilisation_chart([0.5, 0.3, 0.19, 0.01]).to_dict()
+    rows = [row for rows in spec["datasets"].values() for row in rows if "status" in row]
+    assert [row["status"] for row in rows] == ["active", "active", "active", "dead"]
+    assert rows[3]["label"].endswith("dead")
+
+
+def test_expert_colours_are_the_same_in_every_chart(small_specs):
+    expected_scale = charts.expert_color_scale(E).to_dict()
+    expected_expr = charts.expert_label_color(E).to_dict()
+    for e in range(E):  # the label expression and the scale give expert e the same colour
+        assert f"'expert {e}' ? '{expected_scale['range'][e]}'" in expected_expr["expr"]
+    assert len(set(expected_scale["range"])) == E
+    names = charts.expert_names(E)
+    for name in ("gate_load_heatmap", "probe_heatmap", "regime_matrix_chart", "utilisation_chart"):
+        nodes = list(walk(small_specs[name]))
+        scales = [n for n in nodes if n.get("domain") == names and "range" in n]
+        exprs = [n["labelColor"] for n in nodes if "labelColor" in n]
+        assert scales or exprs, name
+        assert all(s == expected_scale for s in scales), name
+        assert all(x == expected_expr for x in exprs), name
+    assert charts.expert_color_scale(3).to_dict()["range"] == expected_scale["range"][:3]
+
+
+def test_lambda_events_are_drawn_and_labelled(small_specs):
+    rows = [r for rows in small_specs["loss_chart"]["datasets"].values() for r in rows if "label" in r]
+    assert [r["label"] for r in rows] == ["lambda -> 0.3"]  # the "pause" event is not a lambda change
+
+
+def test_entropy_chart_ceiling_is_log2_e(small_specs):
+    spec = small_specs["entropy_chart"]
+    labels = [r["label"] for rows in spec["datasets"].values() for r in rows if "label" in r]
+    assert "log2(E) = 2.00 bits (max)" in labels
+    domains = [n["domain"] for n in walk(spec) if isinstance(n.get("domain"), list)
+               and n["domain"][:1] == [0]]
+    assert domains and all(2.0 < d[1] < 2.3 for d in domains)
+
+
+def test_log_y_drops_non_positive_values():
+    df = make_run(50)
+    df["total_loss"] = -1.0  # λ < 0 can make the total negative: a log axis cannot show it
+    spec = charts.loss_chart(df, log_y=True).to_dict()
+    values = [r[k] for rows in spec["datasets"].values() for r in rows for k in ("raw", "smoothed", "val_loss")
+              if r.get(k) is not None]
+    assert values and min(values) > 0
+
+
+def test_gate_load_heatmap_averages_within_bins():
+    df = make_run(8, num_experts=2)
+    spec = charts.gate_load_heatmap(df, 2, max_columns=2).to_dict()
+    rows = [r for rows in spec["datasets"].values() for r in rows if r.get("expert") == "expert 0"]
+    assert len(rows) == 2
+    np.testing.assert_allclose([r["load"] for r in rows],
+                               [df["load_0"].iloc[:4].mean(), df["load_0"].iloc[4:].mean()])
+
+
+def test_probe_heatmap_groups_samples_by_regime():
+    gates, labels, names = make_probe(num_samples=40)
+    spec = charts.probe_heatmap(gates, labels, names).to_dict()
+    rows = [r for rows in spec["datasets"].values() for r in rows if r.get("column") == "expert 0"]
+    regime_by_rank = [r["regime"] for r in sorted(rows, key=lambda r: r["rank"])]
+    assert regime_by_rank == sorted(regime_by_rank, key=names.index)
+    by_sample = {r["sample"]: r["probability"] for r in rows}
+    assert by_sample == pytest.approx({i: g[0] for i, g in enumerate(gates)})
+
+
+def test_entropy_helpers_and_quadrant_scale():
+    uniform, one_hot = np.full(E, 1 / E), np.eye(E)[0]
+    np.testing.assert_allclose(charts.gate_entropy_bits([uniform, one_hot]), [2.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(charts.gate_varentropy_bits([uniform, one_hot]), [0.0, 0.0], atol=1e-9)
+    samples = np.random.default_rng(0).dirichlet(np.full(E, 0.3), 5000)
+    v_max = charts.max_varentropy(E)
+    assert charts.gate_varentropy_bits(samples).max() <= v_max + 1e-6
+    assert set(charts.QUADRANT_LABELS.values()) == {"confident", "evenly unsure", "a few strong candidates",
+                                                    "confused"}
+
+
+def test_lambda_color_scale_is_centred_at_zero():
+    scale = charts.lambda_color_scale([0.01, 0.3, -0.1]).to_dict()
+    assert scale["domain"] == [-0.3, 0.0, 0.3]
+    assert len(scale["range"]) == 3
+    assert charts.lambda_color_scale([0.0]).to_dict()["domain"] == [-1.0, 0.0, 1.0]
+    spec = alt.Chart(pd.DataFrame({"lambda_entropy": [0.1, -0.1]})).mark_point().encode(
+        color=alt.Color("lambda_entropy:Q", scale=charts.lambda_color_scale([0.1, -0.1]))).to_dict()
+    assert spec["encoding"]["color"]["scale"]["domain"][1] == 0.0
+
+
+def test_every_chart_has_a_short_explanation():
+    for name in ("loss_chart", "entropy_chart", "gate_load_heatmap", "probe_heatmap", "regime_matrix_chart",
+                 "utilisation_chart", "quadrant_chart", "lambda_color_scale"):
+        text = charts.EXPLANATIONS[name]
+        assert 60 < len(text) < 700, name
+    assert "log2(E)" in charts.EXPLANATIONS["entropy_chart"]
+
+
+def test_charts_module_is_pure():
+    source = Path(charts.__file__).read_text()
+    assert "import streamlit" not in source and "open(" not in source

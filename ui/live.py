@@ -1,0 +1,182 @@
+"""The live view of one run: progress, status and every chart, redrawn by a fragment while it trains.
+
+Data flows one way: run store -> RunView (this session's incremental copy) -> ui.charts -> st.altair_chart.
+The watchdog-backed RunWatcher says when a run's files changed, so an idle run costs no reads; a full
+re-read happens only when a view first opens a run.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+import streamlit as st
+
+from lfm.runs import RunReader
+from lfm.watch import RunWatcher
+from ui import charts
+
+# How a run's state reads in the UI: icon and a word for people.
+STATE_BADGES = {
+    "queued": ("⏳", "queued"),
+    "running": ("🏃", "running"),
+    "paused": ("⏸️", "paused"),
+    "finished": ("✅", "finished"),
+    "stopped": ("⏹️", "stopped"),
+    "diverged": ("💥", "diverged"),
+    "failed": ("❌", "failed"),
+    "interrupted": ("⚠️", "interrupted"),
+}
+LIVE_STATES = ("queued", "running", "paused")
+FORCED_REFRESH_S = 5.0  # re-check a run even without a file event (e.g. a folder on a network share)
+
+
+@dataclass
+class RunView:
+    """What this session has read of one run so far."""
+
+    run_id: str
+    metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    last_gates: dict | None = None  # the newest probe-gate snapshot
+    events: list = field(default_factory=list)  # lambda changes
+    info: dict | None = None  # num_experts, regime names, probe labels
+    status: dict = field(default_factory=dict)
+    version: int = -1  # the watcher's version of the run when last read
+    read_at: float = 0.0
+
+    def refresh(self, reader: RunReader, watcher: RunWatcher) -> None:
+        version = watcher.version(self.run_id)
+        if version == self.version and time.time() - self.read_at < FORCED_REFRESH_S:
+            return
+        if self.version < 0:
+            reader.reset(self.run_id)  # first look: read from the top
+        self.version, self.read_at = version, time.time()
+        self.status = reader.status(self.run_id)
+        if self.info is None:
+            self.info = reader.info(self.run_id)
+        rows, gates = reader.read_new(self.run_id)
+        if len(rows):
+            self.metrics = rows if self.metrics.empty else pd.concat([self.metrics, rows], ignore_index=True)
+        if gates:
+            self.last_gates = gates[-1]
+        self.events = reader.read_events(self.run_id)
+
+    @property
+    def num_experts(self) -> int:
+        if self.info and self.info.get("num_experts"):
+            return int(self.info["num_experts"])
+        return sum(c.startswith("load_") for c in self.metrics.columns)
+
+
+def run_view(run_id: str) -> RunView:
+    """This session's RunView of a run, created on first use."""
+    views = st.session_state.setdefault("_run_views", {})
+    if run_id not in views:
+        views[run_id] = RunView(run_id)
+    return views[run_id]
+
+
+def state_badge(state: str) -> str:
+    icon, word = STATE_BADGES.get(state, ("❔", state))
+    return f"{icon} {word}"
+
+
+def progress(view: RunView, config: dict, state: str) -> None:
+    """Progress bar with steps, epoch, samples/s and time left; the status line with its reason."""
+    last = view.metrics.iloc[-1] if not view.metrics.empty else None
+    total = int(view.info["total_steps"]) if view.info else None
+    step = int(last["step"]) if last is not None else 0
+    epochs = config.get("training", {}).get("num_epochs")
+    if last is not None and total:
+        batch = config.get("training", {}).get("batch_size") or 1
+        rate = float(last["samples_per_s"] or 0)
+        left = (total - step) * batch / rate if rate > 0 and state in ("running",) else None
+        eta = f" · about {left:,.0f} s left" if left is not None else ""
+        text = (f"step {step:,} / {total:,} · epoch {int(last['epoch']) + 1} / {epochs} · "
+                f"{rate:,.0f} samples/s{eta}")
+        st.progress(min(step / total, 1.0), text=text)
+    else:
+        st.progress(0.0, text="waiting for the first log step…")
+    reason = view.status.get("reason") or ""
+    line = f"**Status:** {state_badge(state)}" + (f" — {reason}" if reason and state not in LIVE_STATES else "")
+    if state == "interrupted":
+        line += " — its writer stopped without closing the run (killed, or the machine went down)"
+    st.markdown(line)
+
+
+def _chart(chart, name: str) -> None:
+    st.altair_chart(chart, width="stretch")
+    st.caption(charts.EXPLANATIONS[name])
+
+
+def all_charts(view: RunView, smoothing: float) -> None:
+    """Every live chart in a projector-friendly grid, each with its 'what am I looking at' text."""
+    df, E = view.metrics, view.num_experts
+    if df.empty or not E:
+        st.info("Charts appear after the first log step.")
+        return
+    info = view.info or {}
+    events = view.events
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Loss")
+        _chart(charts.loss_chart(df, smoothing=smoothing, events=events), "loss_chart")
+    with right:
+        st.subheader("Gate entropies")
+        _chart(charts.entropy_chart(df, E, smoothing=smoothing, events=events), "entropy_chart")
+    st.subheader("Expert load over training")
+    _chart(charts.gate_load_heatmap(df, E, events=events), "gate_load_heatmap")
+    gates = view.last_gates or {}
+    probe = gates.get("probe_gates")
+    labels, regimes = info.get("probe_labels"), info.get("regime_names")
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Probe batch: each sample's gate")
+        if probe:
+            _chart(charts.probe_heatmap(probe, labels, regimes), "probe_heatmap")
+    with right:
+        st.subheader("Expert × regime")
+        if gates.get("regime_matrix_chart"):
+            _chart(charts.regime_matrix_chart(gates["regime_matrix"], regimes), "regime_matrix_chart")
+        else:
+            st.caption("This data set has no regime labels, so there is no expert × regime matrix.")
+    left, right = st.columns(2)
+    load = [float(df[f"load_{e}"].iloc[-1]) for e in range(E)]
+    with left:
+        st.subheader("Expert utilisation")
+        _chart(charts.utilisation_chart(load), "utilisation_chart")
+    with right:
+        st.subheader("Entropy / varentropy quadrant")
+        if probe:
+            _chart(charts.quadrant_chart(probe, labels, regimes), "quadrant_chart")
+
+
+def list_runs(reader: RunReader, watcher: RunWatcher) -> list:
+    """All runs in the store, newest first; re-listed only when the watcher saw the folder change."""
+    cache = st.session_state.get("_run_list")
+    version = watcher.folder_version
+    if cache is None or cache[0] != version or time.time() - cache[2] > FORCED_REFRESH_S:
+        cache = (version, reader.list_runs(), time.time())
+        st.session_state["_run_list"] = cache
+    return cache[1]
+
+
+def run_label(summary) -> str:
+    """One line per run for pickers: name or id, state, lambda and balance."""
+    hp = summary.config.get("hyperparameters", {})
+    data = summary.config.get("training", {}).get("dataset", "?")
+    name = summary.name or summary.run_id
+    return (f"{name} · {state_badge(summary.state)} · λ={hp.get('lambda_entropy', '?')} "
+            f"· balance={hp.get('balance_coef', 0)} · {data} · {summary.run_id}")
+
+
+def watch_for_new_runs(watcher: RunWatcher, every_s: float = 2.0) -> None:
+    """While nothing trains, check cheaply for a new run (e.g. from the CLI) and redraw if one appears."""
+    st.session_state.setdefault("_seen_folder_version", watcher.folder_version)
+
+    @st.fragment(run_every=every_s)
+    def _check():
+        if watcher.folder_version != st.session_state["_seen_folder_version"]:
+            st.session_state["_seen_folder_version"] = watcher.folder_version
+            st.rerun()
+
+    _check()

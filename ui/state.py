@@ -1,0 +1,67 @@
+"""Process-wide and per-session state of the dashboard: where runs live, the job manager, the watcher.
+
+One JobManager and one RunWatcher serve every browser tab (st.cache_resource, global scope), so a reload
+or a second tab sees the same runs. Each session gets its own RunReader (incremental reads are per
+reader) and registers itself with the manager while it is open: when every tab is closed, runs not
+marked "keep training" are stopped after a grace period.
+"""
+
+import os
+import uuid
+from pathlib import Path
+
+import streamlit as st
+
+from lfm.jobs import JobManager
+from lfm.runs import RunReader
+from lfm.watch import RunWatcher
+
+
+def runs_dir() -> Path:
+    """The run store: $LFM_RUNS_DIR, or ./runs (where `python -m lfm train` writes by default)."""
+    return Path(os.environ.get("LFM_RUNS_DIR", "runs")).resolve()
+
+
+@st.cache_resource(show_spinner=False)
+def job_manager(folder: str | None = None) -> JobManager:
+    grace = float(os.environ.get("LFM_ORPHAN_GRACE_S", "30"))
+    cap = int(os.environ.get("LFM_MAX_CONCURRENT", "0")) or None
+    return JobManager(folder or runs_dir(), max_concurrent=cap, orphan_grace_s=grace)
+
+
+@st.cache_resource(show_spinner=False)
+def run_watcher(folder: str | None = None) -> RunWatcher:
+    return RunWatcher(folder or runs_dir())
+
+
+def _release_session(session: dict) -> None:
+    session["manager"].detach(session["id"])
+
+
+@st.cache_resource(scope="session", on_release=_release_session, show_spinner=False)
+def _session(folder: str) -> dict:
+    """Created once per browser session; released (detaching it) when the session ends."""
+    manager = job_manager(folder)
+    session = {"id": uuid.uuid4().hex, "manager": manager}
+    manager.attach(session["id"])
+    return session
+
+
+def manager() -> JobManager:
+    """The shared job manager, with this session registered as watching."""
+    folder = str(runs_dir())
+    _session(folder)
+    return job_manager(folder)
+
+
+def watcher() -> RunWatcher:
+    return run_watcher(str(runs_dir()))
+
+
+def reader() -> RunReader:
+    """This session's reader of the run store (it remembers what it has already read)."""
+    folder = str(runs_dir())
+    if st.session_state.get("_reader_dir") != folder:
+        st.session_state["_reader"] = RunReader(folder)
+        st.session_state["_reader_dir"] = folder
+    return st.session_state["_reader"]
