@@ -259,7 +259,7 @@ def train_model(
     epochs_since_val = 0
     elapsed = 0.0
     interval_start = time.perf_counter()
-    status, reason = "finished", f"finished {num_epochs} epochs"
+    status, reason = "finished", f"finished {num_epochs} epoch{'s' if num_epochs != 1 else ''}"
 
     def log(final: bool) -> dict:
         nonlocal interval_start, elapsed, epochs_since_val
@@ -326,6 +326,12 @@ def train_model(
             status, reason = "stopped", f"stopped by the user at step {step}"
         if not bad_at and acc.steps:  # steps since the last record: one final record, with validation
             last_record = log(final=True)
+        elif not bad_at and last_record is not None and last_record["val_loss"] is None and val_data is not None:
+            # stopped just after a log step: repeat that record with the validation loss a final one has
+            model.eval()
+            last_record = {**last_record, "val_loss": _evaluate(model, *val_data)}
+            model.train()
+            cbs.emit(TrainEvent("step_end", record=last_record), "on_step_end", last_record)
     except Exception as exc:  # a failing run must end visibly, with its reason, not kill the thread silently
         status, reason = "failed", f"failed at step {step}: {type(exc).__name__}: {exc}"
 

@@ -1,0 +1,435 @@
+"""Command line of LFM Entropy Lab: `python -m lfm train` trains one run, `python -m lfm runs` lists them.
+
+A CLI run is an ordinary run in the run store (lfm.runs), so the dashboard shows it live and afterwards
+like any other. Like the seed's main, `train` reads ./hyperparameters.json and ./training.json from the
+current folder when they exist (defaults otherwise); flags then change single settings:
+
+    python -m lfm train --data seattle_weather --set lambda_entropy=0.3 --set num_epochs=5 --name demo
+
+Exit status: 0 finished, or stopped with Ctrl-C (the run is saved); 1 diverged or failed; 2 bad input
+(one line "lfm: error: ..." on stderr, never a traceback); 130 aborted by a second Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import signal
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from .config import FIELDS, ConfigError, RunConfig, field_by_name, load_run_config, parse_value
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
+DATA_NAMES = ("random", "regimes", "seattle_weather")  # --data values naming a built-in data set
+
+
+class BadInput(Exception):
+    """Input the user must fix (flags, files, data, device): one line on stderr and exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse would print the usage and exit; main() reports the problem as one line instead
+    def error(self, message: str):
+        raise BadInput(f"{message} (see {self.prog} --help)")
+
+
+def error(message: Any) -> None:
+    """Print "lfm: error: <message>" as a single line on stderr."""
+    print(f"lfm: error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
+# ---- settings ---------------------------------------------------------------------------------------
+
+def settings_help() -> str:
+    """Every setting of lfm.config.FIELDS with its file, default and allowed values (for --help)."""
+    lines = ["settings for --set KEY=VALUE:"]
+    for f in FIELDS:
+        default = "null" if f.default is None else f.default
+        lines.append(f"  {f.name:<16}{f.group}.json, default {default}; {f.allowed}")
+        lines += textwrap.wrap(f.help, 88, initial_indent=" " * 18, subsequent_indent=" " * 18)
+    return "\n".join(lines)
+
+
+def parse_sets(items: list[str]) -> dict[str, str]:
+    """["key=value", ...] -> {key: value}; each key must be a setting and each value must parse."""
+    overrides = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise BadInput(f"--set {item!r}: expected KEY=VALUE, e.g. --set lambda_entropy=0.3")
+        group = ""  # stays empty for an unknown key
+        try:
+            group = field_by_name(key).group + ".json: "
+            parse_value(key, value)  # checked one by one so the message points at --set, not a file
+        except ConfigError as e:
+            # "training.json: num_epochs = ..." -> the value came from the flag, not from the file
+            raise BadInput(f"--set {key}={value}: {str(e).removeprefix(group)}") from None
+        overrides[key] = value  # repeated keys: the last one wins
+    return overrides
+
+
+def data_overrides(data: str | None) -> dict[str, Any]:
+    """--data NAME_OR_CSV -> the dataset and csv_path settings it stands for."""
+    if data is None:
+        return {}
+    if data in DATA_NAMES:
+        return {"dataset": data, "csv_path": None}
+    if data.lower().endswith(".csv") or os.path.isfile(data):
+        # absolute, so the run's saved config still finds the file when read from another folder
+        return {"dataset": "csv", "csv_path": os.path.abspath(data)}
+    raise BadInput(f"--data {data!r}: expected {', '.join(DATA_NAMES)} or the path of a .csv file")
+
+
+def build_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
+    """The run's config and where its settings came from (for the summary).
+
+    1. each file: the path given, else ./<file> when present, else that file's defaults;
+    2. --data, then --set (so --set wins), all applied at once so settings that only make sense
+       together (dataset=csv with csv_path) can be changed together."""
+    paths = {}
+    for group, given in (("hyperparameters", args.hyperparameters), ("training", args.training)):
+        if given is not None:
+            paths[group] = given  # given but missing is an error, never a silent fallback to defaults
+        elif Path(f"{group}.json").is_file():
+            paths[group] = f"{group}.json"
+    cfg = load_run_config(paths.get("hyperparameters"), paths.get("training"))
+    sets = parse_sets(args.set or [])
+    overrides = {**data_overrides(args.data), **sets}
+    flags = ([f"--data {args.data}"] if args.data is not None else []) + [f"--set {k}={v}"
+                                                                          for k, v in sets.items()]
+    if overrides:
+        try:
+            cfg = cfg.with_overrides(overrides)
+        except ConfigError as e:  # a check across settings failed: say the flags took part
+            raise ConfigError(f"{e} (after {', '.join(flags)})", e.field) from None
+    sources = [paths.get(g, f"default {g}") for g in ("hyperparameters", "training")]
+    return cfg, sources + flags
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this machine lacks before anything is loaded or created."""
+    from .train import available_devices
+
+    available = available_devices()
+    if device != "auto" and device not in available:
+        raise BadInput(f"device = {device!r} is not available on this machine: allowed "
+                       f"{', '.join(['auto', *available])} (e.g. --set device=cpu)")
+
+
+# ---- progress ---------------------------------------------------------------------------------------
+
+def format_duration(seconds: float) -> str:
+    """0:07, 12:34 or 1:02:03."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    minutes, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(minutes, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class ProgressBar:
+    """Training callback showing progress on stderr: redrawn in place with \\r on a terminal, else one
+    line per ~10% of the steps so a log file stays readable.
+
+    It updates with the metrics records, i.e. every log_every steps, because the training loop talks
+    to the device only then."""
+
+    def __init__(self, num_epochs: int, stream: TextIO | None = None, tty: bool | None = None,
+                 title: str = "run"):
+        self.num_epochs = num_epochs  # for "epoch 3/10": records carry only the epoch index
+        self.title = title            # what the first line calls the run, e.g. "run <run_id>"
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.total = 0                # optimiser steps in the whole run, from train_start
+        self.printed_tenth = -1       # log mode: the last 10% mark printed
+        self.printed_step = None      # log mode: the step of the last line printed
+        self.drawn = 0                # terminal mode: length of the line now on screen
+        self.last: dict | None = None  # the latest record
+
+    def line(self, rec: dict, bar_width: int = 0) -> str:
+        step, total = rec["step"], max(self.total, 1)
+        time_s = rec.get("time_s") or 0.0
+        eta = (total - step) * time_s / step if step else float("nan")  # at the mean pace so far
+        text = " | ".join([
+            f"{step}/{total} steps ({100 * step / total:.0f}%)",
+            f"epoch {rec['epoch'] + 1}/{self.num_epochs}",
+            f"loss {rec['loss']:.4g}",
+            f"H_route {rec['routing_entropy']:.2f} bits",
+            f"{rec.get('samples_per_s') or 0:,.0f} samples/s",
+            f"ETA {format_duration(eta)}",
+        ])
+        if bar_width:
+            filled = round(bar_width * min(step / total, 1))
+            text = f"[{'#' * filled}{'.' * (bar_width - filled)}] {text}"
+        return text
+
+    def on_train_start(self, info: dict) -> None:
+        self.total = int(info.get("total_steps") or 0)
+        self._write(f"{self.title}: training {info.get('num_parameters', 0):,} parameters on "
+                    f"{info.get('device')} for {self.total} steps; Ctrl-C stops and saves the run\n")
+
+    def on_step_end(self, rec: dict) -> None:
+        self.last = rec
+        if self.tty:
+            width = shutil.get_terminal_size((100, 20)).columns - 1  # writing the last column wraps
+            text = self.line(rec, bar_width=20 if width >= 120 else 0)[:width]
+            self._write("\r" + text.ljust(self.drawn))  # pad over a longer previous line
+            self.drawn = len(text)
+            return
+        tenth = 10 * rec["step"] // max(self.total, 1)
+        if tenth > self.printed_tenth:
+            self.printed_tenth = tenth
+            self._print(rec)
+
+    def on_train_end(self, result, model=None) -> None:
+        if self.tty:
+            if self.drawn:
+                self._write("\n")
+        elif self.last is not None and self.last["step"] != self.printed_step:
+            self._print(self.last)  # where a stopped run ended, or the final partial interval
+
+    def _print(self, rec: dict) -> None:
+        self.printed_step = rec["step"]
+        self._write(self.line(rec) + "\n")
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # stderr closed or a broken pipe: the run matters more
+            pass
+
+
+class CtrlC:
+    """While active, the first Ctrl-C asks the run to stop (it ends and is saved as "stopped"), the
+    second raises KeyboardInterrupt to abort at once. Signals can only be caught in the main thread;
+    elsewhere (main() called from a worker thread) Ctrl-C keeps its default meaning."""
+
+    def __init__(self, control, stream: TextIO | None = None):
+        self.control = control
+        self.stream = stream or sys.stderr
+        self.previous = None
+        self.installed = False
+
+    def __enter__(self) -> CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.installed = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, self.previous)
+            self.installed = False
+
+    def _handle(self, signum, frame) -> None:
+        if self.control.stopped:
+            raise KeyboardInterrupt
+        self.control.stop()
+        try:
+            newline = "\n" if self.stream.isatty() else ""  # leave a progress bar drawn with \r
+            self.stream.write(f"{newline}lfm: stopping after the current step and saving the run "
+                              "(press Ctrl-C again to abort)\n")
+            self.stream.flush()
+        except (OSError, ValueError, RuntimeError):  # RuntimeError: interrupted mid-write (reentrant)
+            pass
+
+
+# ---- summary ----------------------------------------------------------------------------------------
+
+def validation_loss(run) -> float:
+    """Validation MSE of the run's model now (when the last record has none, e.g. stopped early)."""
+    import torch
+
+    model, data = run.model, run.data
+    device = next(model.parameters()).device
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(data.x_val), 512):
+            pred = model(data.x_val[i:i + 512].to(device))  # (b, S, F)
+            y = data.y_val[i:i + 512].to(device)  # (b, S, F)
+            total += float(torch.nn.functional.mse_loss(pred, y, reduction="sum"))
+    return total / data.y_val.numel()
+
+
+def _bits(value: float | None, maximum: float) -> str:
+    return "n/a" if value is None else f"{value:.3f} bits (max {maximum:.3f})"
+
+
+def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
+    """The end-of-run report: what happened, where it is, and how good the model is."""
+    rec = result.last_record or {}
+    E = run.config.model.num_experts
+    K = len(run.data.regime_names or ())
+    val = rec.get("val_loss")
+    if val is None and result.status in ("finished", "stopped"):
+        val = validation_loss(run)
+    baseline = run.data.persistence_mse()
+    if val is None or not math.isfinite(val):
+        shown = "n/a" if val is None else f"{val:.4g}"  # none logged, or NaN after a divergence
+        val_text = f"{shown} (repeating the last value: {baseline:.4g})"
+    else:
+        if val < baseline:
+            verdict = f"{baseline / val:.1f}x lower" if val > 0 else "lower"
+        else:
+            verdict = f"{val / baseline:.1f}x higher" if baseline > 0 else "higher"
+        val_text = f"{val:.4g} vs {baseline:.4g} for repeating the last value ({verdict})"
+    checkpoint = run.writer.path / "checkpoint.pt"
+    rows = [
+        ("status", f"{result.status}: {result.reason}"),
+        ("run", run.run_id),
+        ("folder", str(run.writer.path)),
+        ("settings", ", ".join(sources)),
+        ("data", f"{run.data.name}: {len(run.data.x_train)} training, {len(run.data.x_val)} "
+                 f"validation windows"),
+        ("steps", f"{result.steps} of {rec.get('total_steps', '?')}"),
+        ("wall time", f"{wall_s:.1f} s (training {result.elapsed_s:.1f} s)"),
+        ("val loss", val_text),
+        ("routing entropy", _bits(rec.get("routing_entropy"), math.log2(E))),
+        ("load entropy", _bits(rec.get("load_entropy"), math.log2(E))),
+        ("specialisation", _bits(rec.get("specialisation"), math.log2(E))),
+    ]
+    if rec.get("mi_regime") is not None:
+        rows.append(("I(expert; regime)", _bits(rec["mi_regime"], math.log2(min(E, K)) if K else 0.0)))
+    rows.append(("checkpoint", str(checkpoint) if checkpoint.is_file() else "not saved"))
+    return "\n".join(f"{label:<19}{text}" for label, text in rows)  # 19: the longest label + 2
+
+
+# ---- commands ---------------------------------------------------------------------------------------
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .experiment import execute, open_run, prepare_run
+    from .train import TrainingControl
+
+    try:
+        cfg, sources = build_config(args)
+        check_device(cfg.training.device)
+        run = prepare_run(cfg, args.runs_dir, name=args.name)  # loads the data, builds the model
+        writer = open_run(run)  # the run's folder: only once the data and model are good
+    except (BadInput, ValueError) as e:  # ConfigError and DataError are ValueErrors, as prepare_run's
+        error(e)
+        return EXIT_BAD_INPUT
+    except OSError as e:  # e.g. an unreadable CSV or a runs folder we may not write
+        error(f"{e.filename}: {e.strerror or e}" if e.filename else e)
+        return EXIT_BAD_INPUT
+    except Exception as e:  # not the user's input: still one line, but exit status 1
+        error(f"could not prepare the run: {type(e).__name__}: {e}")
+        return EXIT_FAILED
+
+    control = TrainingControl()
+    callbacks = [] if args.quiet else [ProgressBar(cfg.training.num_epochs, title=f"run {run.run_id}")]
+    start = time.perf_counter()
+    try:
+        with CtrlC(control), writer:  # the writer records an abort or a crash as the run's end
+            result = execute(run, control=control, callbacks=callbacks)
+    except KeyboardInterrupt:
+        error(f"aborted by a second Ctrl-C: run {run.run_id} is marked stopped, without a checkpoint")
+        return EXIT_ABORTED
+    except Exception as e:  # train_model reports its own failures; this is anything around it
+        error(f"run {run.run_id} failed: {type(e).__name__}: {e}")
+        return EXIT_FAILED
+    try:
+        print(format_summary(run, result, time.perf_counter() - start, sources), flush=True)
+    except BrokenPipeError:  # e.g. piped into `head`
+        pass
+    if result.status in ("diverged", "failed"):
+        error(f"run {run.run_id} {result.reason}")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _last_val_loss(reader, run) -> float | None:
+    """The run's latest validation loss: usually in its last metrics row, else in an earlier one
+    (a run stopped right after a log step, or one still running between epochs)."""
+    value = (run.last_metrics or {}).get("val_loss")
+    if value is None and run.last_metrics is not None:
+        try:
+            values = reader.read_metrics(run.run_id)["val_loss"].dropna()
+            value = float(values.iloc[-1]) if len(values) else None
+        except (OSError, ValueError, KeyError):  # damaged or odd file: show no value rather than fail
+            value = None
+    return value
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import RunReader
+
+    reader = RunReader(args.runs_dir)
+    runs = reader.list_runs()  # newest first
+    if not runs:
+        print(f"no runs in {args.runs_dir}")
+        return EXIT_OK
+    table = [("ID", "STATE", "NAME", "STEPS", "VAL LOSS")]
+    for r in runs:
+        last = r.last_metrics or {}
+        step = r.status.get("step") or last.get("step") or 0
+        total = r.status.get("total_steps") or last.get("total_steps")
+        name = " ".join((r.name or "-").split())
+        table.append((r.run_id, r.state, name if len(name) <= 30 else name[:27] + "...",
+                      f"{step}/{total}" if total else str(step), _cell(_last_val_loss(reader, r))))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m lfm", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train", help="train one run and record it in the runs folder",
+        description=textwrap.fill(
+            "Train one run. Settings: the --hyperparameters and --training files (by default "
+            "./hyperparameters.json and ./training.json when present, else built-in defaults), then "
+            "--data, then --set. Ctrl-C stops the run and saves it; a second Ctrl-C aborts.", 88),
+        epilog=settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--hyperparameters", metavar="PATH",
+                       help="model settings file (default: ./hyperparameters.json if present)")
+    train.add_argument("--training", metavar="PATH",
+                       help="training settings file (default: ./training.json if present)")
+    train.add_argument("--data", metavar="NAME_OR_CSV",
+                       help=f"{', '.join(DATA_NAMES)}, or the path of a .csv file of numeric columns")
+    train.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                       help="change one setting (repeatable; the settings are listed below)")
+    train.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
+    train.add_argument("--name", help="a name for the run, shown in the dashboard and in its folder name")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
+    runs = commands.add_parser("runs", help="list the runs in the runs folder",
+                               description="List the runs in the runs folder, newest first.")
+    runs.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
+    runs.set_defaults(func=cmd_runs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line (argv defaults to sys.argv[1:]) and return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_BAD_INPUT
+        return args.func(args)
+    except BadInput as e:
+        error(e)
+        return EXIT_BAD_INPUT
+    except SystemExit as e:  # --help
+        return e.code if isinstance(e.code, int) else 0
+    except KeyboardInterrupt:  # Ctrl-C outside training, e.g. while the data loads
+        error("interrupted")
+        return EXIT_ABORTED
