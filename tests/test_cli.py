@@ -212,8 +212,11 @@ def interrupt_at_first_record(monkeypatch, times: int) -> None:
     """Send SIGINT `times` times to this process when the progress bar gets its first record."""
     original = ProgressBar.on_step_end
 
+    sent = []
+
     def on_step_end(self, rec):
-        if rec["step"] == 10:
+        if rec["step"] == 10 and not sent:
+            sent.append(True)
             for _ in range(times):
                 os.kill(os.getpid(), signal.SIGINT)  # the Python handler runs before the next line
         original(self, rec)
@@ -233,16 +236,16 @@ def test_ctrl_c_stops_the_run_and_saves_it(tmp_path, monkeypatch, capsys):
     assert status["state"] == "stopped" and status["step"] == 10
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 10
     assert "stopped: stopped by the user at step 10" in out
-    assert "val loss           n" not in out  # computed for the summary although step 10 logged none
+    assert "val loss           n" not in out  # a final record repeats step 10 with its validation loss
     assert "lfm: stopping after the current step and saving the run (press Ctrl-C again to abort)" in err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
-    # `runs` shows the latest validation loss even though the last metrics row (step 10) has none
+    # stopped just after a log step: that step's record comes again, now with the validation loss
     rows = [line.split(",") for line in (run / "metrics.csv").read_text().splitlines()]
-    val_loss = {int(row[0]): row[rows[0].index("val_loss")] for row in rows[1:]}
-    assert val_loss[10] == "" and val_loss[9] != ""
+    column = rows[0].index("val_loss")
+    assert [row[0] for row in rows[-2:]] == ["10", "10"] and rows[-2][column] == "" and rows[-1][column] != ""
     assert main(["runs"]) == 0
-    assert capsys.readouterr().out.splitlines()[1].split()[-1] == f"{float(val_loss[9]):.4g}"
+    assert capsys.readouterr().out.splitlines()[1].split()[-1] == f"{float(rows[-1][column]):.4g}"
 
 
 def test_a_second_ctrl_c_aborts(tmp_path, monkeypatch, capsys):
@@ -304,7 +307,7 @@ def test_python_dash_m_lfm_train_with_the_seed_default_files(tmp_path):
 
     done = run_module(["train", "--set", "num_epochs=1"], tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("status             finished: finished 1 epochs\n")
+    assert done.stdout.startswith("status             finished: finished 1 epoch\n")
     assert "steps              50 of 50\n" in done.stdout  # 800 training windows / batch_size 16
     assert "hyperparameters.json, training.json, --set num_epochs=1" in done.stdout
     assert "val loss" in done.stdout and "checkpoint" in done.stdout
