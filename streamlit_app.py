@@ -5,11 +5,11 @@ Start with `./dashboard.sh` (or `streamlit run streamlit_app.py` inside the proj
 
 import streamlit as st
 
-st.set_page_config(page_title="LFM Entropy Lab", page_icon="🔀", layout="wide")
+st.set_page_config(page_title="LFM Entropy Lab", page_icon=":material/hub:", layout="wide")
 page = st.navigation(
     [
-        st.Page("pages/train.py", title="Train & watch", icon="🏋️", default=True),
-        st.Page("pages/runs.py", title="Runs", icon="🗂️"),
+        st.Page("pages/train.py", title="Train & watch", icon=":material/monitoring:", default=True),
+        st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
     ]
 )
 page.run()

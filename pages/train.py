@@ -20,7 +20,7 @@ manager, reader, watcher = state.manager(), state.reader(), state.watcher()
 # 1. Start a run: the settings were validated by the form; data problems are reported here.
 left, mid, right = st.columns([1, 2, 2])
 keep_alive = right.checkbox("Keep training when every tab is closed", key="keep_alive")
-if left.button("▶ Start", type="primary", disabled=settings.config is None, width="stretch"):
+if left.button("Start", icon=":material/play_arrow:", type="primary", disabled=settings.config is None, width="stretch"):
     try:
         job = manager.submit(settings.config, name=settings.name or None, keep_alive=keep_alive)
         st.session_state["watch"] = FOLLOW
@@ -56,12 +56,13 @@ if job is None:
                "it is shown read-only.")
 else:
     paused = job_state == "paused"
-    if c1.button("▶ Resume" if paused else "⏸ Pause", disabled=not job.active, width="stretch"):
+    if c1.button("Resume" if paused else "Pause", icon=":material/play_arrow:" if paused else ":material/pause:",
+                 disabled=not job.active, width="stretch"):
         job.control.resume() if paused else job.control.pause()
         st.rerun()
-    if c2.button("⏭ Step", disabled=not job.active, help="Train one log interval, then pause", width="stretch"):
+    if c2.button("Step", icon=":material/skip_next:", disabled=not job.active, help="Train one log interval, then pause", width="stretch"):
         job.control.step()
-    if c3.button("⏹ Stop", disabled=not job.active, width="stretch"):
+    if c3.button("Stop", icon=":material/stop:", disabled=not job.active, width="stretch"):
         manager.stop(job)
         st.rerun()
     hp = summary.config.get("hyperparameters", {})

@@ -17,14 +17,14 @@ from ui import charts
 
 # How a run's state reads in the UI: icon and a word for people.
 STATE_BADGES = {
-    "queued": ("⏳", "queued"),
-    "running": ("🏃", "running"),
-    "paused": ("⏸️", "paused"),
-    "finished": ("✅", "finished"),
-    "stopped": ("⏹️", "stopped"),
-    "diverged": ("💥", "diverged"),
-    "failed": ("❌", "failed"),
-    "interrupted": ("⚠️", "interrupted"),
+    "queued": (":material/hourglass_top:", "queued"),
+    "running": (":material/directions_run:", "running"),
+    "paused": (":material/pause_circle:", "paused"),
+    "finished": (":material/check_circle:", "finished"),
+    "stopped": (":material/stop_circle:", "stopped"),
+    "diverged": (":material/error:", "diverged"),
+    "failed": (":material/cancel:", "failed"),
+    "interrupted": (":material/warning:", "interrupted"),
 }
 LIVE_STATES = ("queued", "running", "paused")
 FORCED_REFRESH_S = 5.0  # re-check a run even without a file event (e.g. a folder on a network share)
@@ -76,7 +76,7 @@ def run_view(run_id: str) -> RunView:
 
 
 def state_badge(state: str) -> str:
-    icon, word = STATE_BADGES.get(state, ("❔", state))
+    icon, word = STATE_BADGES.get(state, (":material/help:", state))
     return f"{icon} {word}"
 
 
@@ -135,7 +135,7 @@ def all_charts(view: RunView, smoothing: float) -> None:
             _chart(charts.probe_heatmap(probe, labels, regimes), "probe_heatmap")
     with right:
         st.subheader("Expert × regime")
-        if gates.get("regime_matrix_chart"):
+        if gates.get("regime_matrix"):
             _chart(charts.regime_matrix_chart(gates["regime_matrix"], regimes), "regime_matrix_chart")
         else:
             st.caption("This data set has no regime labels, so there is no expert × regime matrix.")
@@ -165,7 +165,7 @@ def run_label(summary) -> str:
     hp = summary.config.get("hyperparameters", {})
     data = summary.config.get("training", {}).get("dataset", "?")
     name = summary.name or summary.run_id
-    return (f"{name} · {state_badge(summary.state)} · λ={hp.get('lambda_entropy', '?')} "
+    return (f"{name} · {summary.state} · λ={hp.get('lambda_entropy', '?')} "
             f"· balance={hp.get('balance_coef', 0)} · {data} · {summary.run_id}")
 
 
