@@ -1,0 +1,111 @@
+"""AppTest of every dashboard page: renders, refuses bad settings, starts, shows and stops runs."""
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lfm.runs import RunReader
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+TINY = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_samples": 64, "num_epochs": 1,
+        "batch_size": 16, "log_every": 1}
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("LFM_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+def app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def set_settings(at: AppTest, values: dict) -> None:
+    for key, value in values.items():
+        at.number_input(key=key).set_value(value)
+    at.run()
+
+
+def wait_for_runs(runs_dir: Path, states: tuple[str, ...], count: int = 1, timeout: float = 60.0) -> list:
+    reader = RunReader(runs_dir)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        runs = reader.list_runs()
+        if len(runs) >= count and all(r.state in states for r in runs):
+            return runs
+        time.sleep(0.1)
+    raise AssertionError(f"runs did not reach {states}: {[(r.run_id, r.state) for r in reader.list_runs()]}")
+
+
+@pytest.mark.parametrize("page", [None, "pages/runs.py"])
+def test_pages_render_with_no_runs(runs_dir, page):
+    at = app(page)
+    assert not at.exception
+    assert any("No runs yet" in i.value for i in at.info)
+
+
+def test_bad_settings_are_refused_and_nothing_starts(runs_dir):
+    at = app()
+    set_settings(at, {"batch_size": 0})
+    assert any("batch_size" in e.value and "1 to 4096" in e.value for e in at.sidebar.error)
+    assert button(at, "Start").disabled  # AppTest, like a browser, cannot click a disabled button
+    assert not at.exception
+    assert not runs_dir.exists() or not RunReader(runs_dir).list_runs()
+
+
+def test_start_creates_a_run_whose_charts_appear(runs_dir):
+    at = app()
+    set_settings(at, TINY)
+    button(at, "Start").click().run()
+    assert not at.exception
+    (run,) = wait_for_runs(runs_dir, ("finished",))
+    assert run.config["hyperparameters"]["token_dim"] == 8
+    at.run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) >= 6  # loss, entropies, load heatmap, probe, matrix, utilisation, quadrant
+    assert any("finished" in m.value for m in at.markdown)
+    # the Runs page lists it and draws it too
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception and len(at.get("vega_lite_chart")) >= 6
+
+
+def test_stop_ends_a_running_run(runs_dir):
+    at = app()
+    set_settings(at, {**TINY, "num_epochs": 2000})
+    button(at, "Start").click().run()
+    wait_for_runs(runs_dir, ("running",))
+    at.run()
+    button(at, "Stop").click().run()
+    assert not at.exception
+    (run,) = wait_for_runs(runs_dir, ("stopped",))
+    assert "stopped by the user" in run.status["reason"]
+
+
+def test_pause_and_resume(runs_dir):
+    at = app()
+    set_settings(at, {**TINY, "num_epochs": 2000})
+    button(at, "Start").click().run()
+    wait_for_runs(runs_dir, ("running",))
+    at.run()
+    button(at, "Pause").click().run()
+    assert any(b.label == "Resume" for b in at.button)
+    reader = RunReader(runs_dir)
+    (run,) = reader.list_runs()
+    time.sleep(0.3)
+    step = (reader.last_metrics(run.run_id) or {}).get("step")
+    time.sleep(0.5)
+    assert (reader.last_metrics(run.run_id) or {}).get("step") == step  # no progress while paused
+    button(at, "Resume").click().run()
+    button(at, "Stop").click().run()
+    wait_for_runs(runs_dir, ("stopped",))
