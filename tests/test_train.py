@@ -146,3 +146,20 @@ def test_positive_lambda_sharpens_and_negative_spreads():
 def test_learns_the_regimes_data():
     result, data = regimes_run(0.01, epochs=5, lr=3e-3, dim=32)
     assert result.last_record["val_loss"] < 0.7 * data.persistence_mse()  # beats repeat-the-last-value
+
+
+def test_specialise_preset_sorts_regimes_onto_experts():
+    """The README's headline: default settings + lambda 0.3 + balance 0.5 reach I(expert; regime) >= 1.2 bits."""
+    from lfm.config import load_presets
+    from lfm.experiment import prepare_run
+
+    cfg = RunConfig().with_overrides(load_presets()["Specialise (lambda > 0 + balance)"].overrides)
+    run = prepare_run(cfg, "unused")  # prepare only: no run folder is written
+    t = cfg.training
+    result = train_model(run.model, run.data.train_loader(t.batch_size, t.seed), t.num_epochs, t.learning_rate,
+                         seed=t.seed, log_every=t.log_every, val_data=(run.data.x_val, run.data.y_val),
+                         probe=run.data.probe(), regime_names=run.data.regime_names)
+    last = result.last_record
+    assert last["mi_regime"] >= 1.2
+    assert last["load_entropy"] > 1.8 and last["routing_entropy"] < 0.6
+    assert last["val_loss"] < 0.5 * run.data.persistence_mse()
