@@ -224,7 +224,15 @@ def interrupt_at_first_record(monkeypatch, times: int) -> None:
     monkeypatch.setattr(ProgressBar, "on_step_end", on_step_end)
 
 
-def test_ctrl_c_stops_the_run_and_saves_it(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def interactive_sigint():
+    """SIGINT as in a terminal (a CI job started in the background may inherit it ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_the_run_and_saves_it(tmp_path, monkeypatch, capsys, interactive_sigint):
     monkeypatch.chdir(tmp_path)
     interrupt_at_first_record(monkeypatch, times=1)
 
@@ -248,7 +256,7 @@ def test_ctrl_c_stops_the_run_and_saves_it(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.splitlines()[1].split()[-1] == f"{float(rows[-1][column]):.4g}"
 
 
-def test_a_second_ctrl_c_aborts(tmp_path, monkeypatch, capsys):
+def test_a_second_ctrl_c_aborts(tmp_path, monkeypatch, capsys, interactive_sigint):
     monkeypatch.chdir(tmp_path)
     interrupt_at_first_record(monkeypatch, times=2)
 
