@@ -28,6 +28,7 @@ class PreparedRun:
     model: LFModel
     runs_dir: Path
     name: str | None = None  # the user's name for the run, kept verbatim in its config.json
+    meta: dict = field(default_factory=dict)  # grouping labels kept in config.json, e.g. {"sweep": id}
     writer: RunWriter | None = field(default=None, repr=False)  # set once execute() opens the folder
 
     @property
@@ -35,13 +36,15 @@ class PreparedRun:
         return self.writer.run_id if self.writer else None
 
 
-def prepare_run(cfg: RunConfig, runs_dir: str | Path, *, name: str | None = None) -> PreparedRun:
+def prepare_run(
+    cfg: RunConfig, runs_dir: str | Path, *, name: str | None = None, meta: dict | None = None
+) -> PreparedRun:
     """Load data and build the model; raises DataError / ValueError for bad input, writes nothing."""
     resolve_device(cfg.training.device)  # an absent device is a bad setting, refused up front
     data = load_data(cfg.training, cfg.model.token_dim)
     torch.manual_seed(cfg.training.seed)  # the same seed gives the same initial weights
     model = build_model(cfg, data.num_features)
-    return PreparedRun(cfg, data, model, Path(runs_dir), name)
+    return PreparedRun(cfg, data, model, Path(runs_dir), name, dict(meta or {}))
 
 
 def open_run(run: PreparedRun) -> RunWriter:
@@ -50,7 +53,8 @@ def open_run(run: PreparedRun) -> RunWriter:
         # fsync=False: every record still survives a kill -9 (it is in the OS's page cache once written);
         # syncing to the disk itself would only guard against a power cut, at ~6 ms per log step, measured.
         run.writer = RunWriter(
-            run.runs_dir, run.config.to_dict(), name=run.name, input_features=run.data.num_features, fsync=False
+            run.runs_dir, run.config.to_dict(), name=run.name, input_features=run.data.num_features,
+            fsync=False, meta=run.meta,
         )
     return run.writer
 

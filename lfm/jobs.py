@@ -77,8 +77,11 @@ class JobManager:
 
     # ---- submitting and following -------------------------------------------------------------------
     def submit(self, cfg: RunConfig, *, name: str | None = None, keep_alive: bool = False, group: str | None = None) -> Job:
-        """Prepare (may raise DataError / ValueError: nothing is queued then) and queue a run."""
-        prepared = prepare_run(cfg, self.runs_dir, name=name)
+        """Prepare (may raise DataError / ValueError: nothing is queued then) and queue a run.
+
+        group (e.g. a sweep's id) is kept in the run's config.json as meta["group"], so the run store
+        can gather a group's runs after a restart too."""
+        prepared = prepare_run(cfg, self.runs_dir, name=name, meta={"group": group} if group else None)
         with self._lock:
             job = Job(f"job-{next(self._ids)}", prepared, keep_alive=keep_alive, group=group)
             self._jobs[job.job_id] = job

@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -225,9 +225,11 @@ class RunWriter:
     """Training callback that records one run in a fresh folder under runs_dir."""
 
     def __init__(self, runs_dir: str | Path, config: dict, *, name: str | None = None,
-                 input_features: int | None = None, heartbeat_s: float = 2.0, fsync: bool = True):
+                 input_features: int | None = None, heartbeat_s: float = 2.0, fsync: bool = True,
+                 meta: dict | None = None):
         self.config = dict(config)          # RunConfig.to_dict(); goes into config.json and the checkpoint
         self.name = name                    # user-given name, stored verbatim
+        self.meta = dict(meta or {})        # labels for grouping runs, e.g. {"sweep": id}; in config.json
         self.input_features = input_features  # F of the data; None: model.input_features or token_dim
         self.heartbeat_s = heartbeat_s      # status.json is rewritten at most this often between states
         self.fsync = fsync                  # False: flush only (survives kill -9, not a power cut)
@@ -253,7 +255,8 @@ class RunWriter:
                         "total_steps": None}
         self._write_status()
         # config.json last: readers take a folder for a run once it exists, and status.json is there by then
-        _write_json_atomic(self.path / "config.json", {**self.config, "name": name, "created": created})
+        _write_json_atomic(self.path / "config.json",
+                           {**self.config, "name": name, "created": created, "meta": dict(meta or {})})
 
     # ---- training callbacks -------------------------------------------------------------------------
     def on_train_start(self, info: dict) -> None:
@@ -365,6 +368,9 @@ class RunWriter:
             self.close()
 
 
+RUN_LABELS = ("name", "created", "meta")  # what config.json holds besides the RunConfig dict
+
+
 @dataclass
 class RunSummary:
     run_id: str                  # folder name under runs/
@@ -375,6 +381,7 @@ class RunSummary:
     last_metrics: dict | None    # last metrics.csv row (column -> value), None before the first log step
     path: Path                   # the run folder
     status: dict                 # status.json, with "state" as above
+    meta: dict = field(default_factory=dict)  # grouping labels given to the writer, e.g. a sweep id
 
 
 class RunReader:
@@ -405,9 +412,9 @@ class RunReader:
         path = self.path(run_id)
         raw = _read_json(path / "config.json")
         status = self.status(run_id)
-        config = {k: v for k, v in raw.items() if k not in ("name", "created")}
+        config = {k: v for k, v in raw.items() if k not in RUN_LABELS}
         return RunSummary(run_id, raw.get("name"), status["state"], raw.get("created"), config,
-                          self.last_metrics(run_id), path, status)
+                          self.last_metrics(run_id), path, status, raw.get("meta") or {})
 
     def status(self, run_id: str) -> dict:
         """status.json; a "running" run whose writer is gone reads "interrupted" (and "recorded_state")."""
@@ -421,7 +428,7 @@ class RunReader:
 
     def config(self, run_id: str) -> dict:
         raw = _read_json(self.path(run_id) / "config.json")
-        return {k: v for k, v in raw.items() if k not in ("name", "created")}
+        return {k: v for k, v in raw.items() if k not in RUN_LABELS}
 
     def info(self, run_id: str) -> dict | None:
         try:

@@ -333,3 +333,10 @@ def test_load_model_round_trip(tmp_path):
     assert loaded_cfg.to_dict() == cfg.to_dict()
     x = torch.randn(2, 5, 3)
     assert torch.allclose(loaded(x), model.eval()(x))
+
+
+def test_meta_labels_are_kept_apart_from_the_config(tmp_path):
+    config = {"hyperparameters": {"token_dim": 8}, "training": {}}
+    writer = RunWriter(tmp_path, config, name="a", meta={"group": "sweep-1"})
+    summary = RunReader(tmp_path).summary(writer.run_id)
+    assert summary.meta == {"group": "sweep-1"} and summary.config == config
