@@ -172,3 +172,26 @@ def test_run_name_is_returned_stripped(app):
     app.run()
     app.text_input(key="run_name").input("  lambda 0.3  ").run()
     assert result(app).name == "lambda 0.3"
+
+
+# A valid value other than the default for every setting the form shows (csv_path comes from an upload).
+NON_DEFAULTS = {"token_dim": 32, "channel_dim": 32, "expert_dim": 32, "adapt_dim": 16, "num_experts": 3,
+                "lambda_entropy": 0.25, "balance_coef": 0.4, "batch_size": 8, "sequence_length": 12,
+                "num_samples": 400, "num_epochs": 3, "learning_rate": 0.002, "dataset": "seattle_weather",
+                "device": "cpu", "seed": 7, "log_every": 5, "val_fraction": 0.25}
+
+
+def test_every_setting_round_trips_through_the_url(app):
+    """A shared link reopens every setting: URL text -> widget -> RunConfig, and back to the same text."""
+    from lfm.config import format_value
+
+    assert set(NON_DEFAULTS) == {f.name for f in FIELDS} - {"csv_path"}
+    for name, value in NON_DEFAULTS.items():
+        app.query_params[name] = format_value(name, value)
+    settings = result(app.run())
+    assert not app.warning, [w.value for w in app.warning]
+    assert settings.config is not None, settings.errors
+    flat = settings.config.flat()
+    for name, value in NON_DEFAULTS.items():
+        assert flat[name] == value, name
+        assert app.query_params[name] == format_value(name, value), name  # still in the URL, unchanged
