@@ -121,9 +121,9 @@ class JobManager:
             if deadline is not None and time.time() > deadline:
                 return False
             thread = job.thread
-            if thread is not None:
+            if thread is not None and thread.is_alive():
                 thread.join(0.05)
-            else:
+            else:  # queued, or between being given a thread and starting it
                 time.sleep(0.05)
         return True
 
@@ -155,8 +155,7 @@ class JobManager:
                     continue
                 for job in self.active():
                     if not job.keep_alive:
-                        job.control.stop()
-                        job.stop_reason = "no browser tab was open"
+                        job.control.stop(f"after {self.orphan_grace_s:g} s with no browser tab open")
                         if job.state_ == "queued":
                             self.stop(job)
 

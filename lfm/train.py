@@ -49,8 +49,11 @@ class TrainingControl:
         self._lock = threading.Lock()
         self._pause_after_log = False
         self._pending_lambda: float | None = None
+        self.stop_reason = ""
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "by the user") -> None:
+        """Stop at the next step; `reason` completes "stopped ... at step N" in the run's status."""
+        self.stop_reason = reason
         self._stop.set()
         self._running.set()  # wake a paused loop so it can see the stop
 
@@ -323,7 +326,7 @@ def train_model(
         if bad_at:
             status, reason = "diverged", f"diverged at step {bad_at}: the loss became NaN or infinite"
         elif control.stopped:
-            status, reason = "stopped", f"stopped by the user at step {step}"
+            status, reason = "stopped", f"stopped {control.stop_reason} at step {step}"
         if not bad_at and acc.steps:  # steps since the last record: one final record, with validation
             last_record = log(final=True)
         elif not bad_at and last_record is not None and last_record["val_loss"] is None and val_data is not None:

@@ -1,0 +1,91 @@
+"""JobManager: the queue and its cap, controls from other threads, and stopping runs nobody watches."""
+
+import time
+
+import pytest
+import torch
+
+from lfm.config import RunConfig
+from lfm.data import DataError
+from lfm.jobs import JobManager
+from lfm.runs import RunReader
+
+TINY = RunConfig().with_overrides({"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4,
+                                   "num_samples": 64, "num_epochs": 1, "batch_size": 16, "log_every": 1})
+LONG = TINY.with_overrides({"num_epochs": 5000})
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def manager(tmp_path):
+    m = JobManager(tmp_path, max_concurrent=1, orphan_grace_s=0.5)
+    m.attach("test-session")
+    yield m
+    m.close()
+
+
+def test_cap_queues_the_rest_in_order(manager, tmp_path):
+    first, second = manager.submit(LONG, name="first"), manager.submit(TINY, name="second")
+    assert first.state == "running" and second.state == "queued" and second.run_id is None
+    manager.stop(first)
+    assert manager.wait(first, 30) and manager.wait(second, 30)
+    assert first.state == "stopped" and second.state == "finished"
+    states = {r.name: r.state for r in RunReader(tmp_path).list_runs()}
+    assert states == {"first": "stopped", "second": "finished"}
+
+
+def test_stopping_a_queued_job_never_starts_it(manager):
+    running, queued = manager.submit(LONG), manager.submit(TINY)
+    manager.stop(queued)
+    assert queued.state == "stopped" and queued.run_id is None
+    manager.stop(running)
+    manager.wait(running, 30)
+    time.sleep(0.2)
+    assert queued.run_id is None  # it was taken off the queue, not started later
+
+
+def test_bad_data_is_refused_at_submit(manager, tmp_path):
+    bad = TINY.with_overrides({"dataset": "csv", "csv_path": str(tmp_path / "missing.csv")})
+    with pytest.raises(DataError):
+        manager.submit(bad)
+    assert manager.jobs() == []
+
+
+def test_unwatched_runs_stop_after_the_grace_period_unless_kept_alive(manager):
+    orphan, kept = manager.submit(LONG), manager.submit(LONG, keep_alive=True)
+    manager.max_concurrent = 2
+    manager.detach("test-session")  # the last tab closed
+    wait_for(lambda: orphan.state == "stopped", timeout=10)
+    assert "no browser tab open" in orphan.result.reason
+    assert kept.state in ("running", "queued")
+    manager.stop(kept)
+    manager.wait(kept, 30)
+
+
+def test_a_reload_within_the_grace_period_keeps_the_run(manager):
+    job = manager.submit(LONG)
+    manager.detach("test-session")
+    manager.attach("reloaded-session")  # a reload: one session closes, another opens
+    time.sleep(1.5)
+    assert job.state == "running"
+    manager.stop(job)
+    manager.wait(job, 30)
+
+
+def test_threads_are_rebalanced_so_runs_do_not_oversubscribe(tmp_path):
+    m = JobManager(tmp_path, max_concurrent=2)
+    try:
+        jobs = [m.submit(LONG), m.submit(LONG)]
+        assert torch.get_num_threads() == 1
+        for j in jobs:
+            m.stop(j)
+            m.wait(j, 30)
+    finally:
+        m.close()
+        torch.set_num_threads(1)
