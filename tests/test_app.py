@@ -109,3 +109,43 @@ def test_pause_and_resume(runs_dir):
     button(at, "Resume").click().run()
     button(at, "Stop").click().run()
     wait_for_runs(runs_dir, ("stopped",))
+
+
+def test_a_run_started_from_the_cli_shows_up_read_only(runs_dir):
+    import signal
+    import subprocess
+    import sys
+
+    args = [f"{k}={v}" for k, v in {**TINY, "num_epochs": 5000}.items()]
+    cli = subprocess.Popen([sys.executable, "-m", "lfm", "train", "--quiet", "--runs-dir", str(runs_dir),
+                            *[x for a in args for x in ("--set", a)]],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    try:
+        (run,) = wait_for_runs(runs_dir, ("running",))
+        wait_for_metrics = time.time() + 30
+        while RunReader(runs_dir).last_metrics(run.run_id) is None and time.time() < wait_for_metrics:
+            time.sleep(0.1)
+        at = app()
+        assert not at.exception
+        assert any("running" in m.value for m in at.markdown)
+        assert any("read-only" in c.value for c in at.caption)
+        assert not [b for b in at.button if b.label in ("Pause", "Stop")]  # steered from its terminal
+        assert len(at.get("vega_lite_chart")) >= 6
+    finally:
+        cli.send_signal(signal.SIGINT)
+        cli.wait(30)
+    (run,) = wait_for_runs(runs_dir, ("stopped",))
+
+
+def test_a_second_tab_sees_and_controls_the_same_run(runs_dir):
+    first = app()
+    set_settings(first, {**TINY, "num_epochs": 2000})
+    button(first, "Start").click().run()
+    wait_for_runs(runs_dir, ("running",))
+    second = app()  # another browser tab: a new session of the same server process
+    assert any("running" in m.value for m in second.markdown)
+    button(second, "Stop").click().run()
+    (run,) = wait_for_runs(runs_dir, ("stopped",))
+    first.run()
+    assert any("stopped" in m.value for m in first.markdown)
