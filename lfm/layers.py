@@ -51,13 +51,17 @@ class AdaptiveLinear(nn.Module):
         B = adapt_input.shape[0]
         return self.adapt(adapt_input).view(B, self.out_features, self.in_features)  # (B, out, in)
 
-    def forward(self, x: torch.Tensor, adapt_input: torch.Tensor) -> torch.Tensor:
-        # x: (B, ..., in) — any number of middle axes (tokens), flattened for the batched matmul.
+    def forward(self, x: torch.Tensor, adapt_input: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, ..., in) -> (B, ..., out). An optional 0/1 mask (out, in) removes connections from both
+        the shared weight and every delta (TokenMixing uses it to stay causal)."""
         B = x.shape[0]
-        x_flat = x.reshape(B, -1, self.in_features)  # (B, T, in)
-        shared = nn.functional.linear(x_flat, self.weight, self.bias)  # (B, T, out)
+        x_flat = x.reshape(B, -1, self.in_features)  # (B, T, in): any middle axes flattened
+        weight, delta = self.weight, self.delta(adapt_input)  # (out, in), (B, out, in)
+        if mask is not None:
+            weight, delta = weight * mask, delta * mask
+        shared = nn.functional.linear(x_flat, weight, self.bias)  # (B, T, out)
         # baddbmm computes shared + x_flat @ delta^T for every sample in one kernel: (B,T,in)@(B,in,out)
-        y = torch.baddbmm(shared, x_flat, self.delta(adapt_input).transpose(1, 2))  # (B, T, out)
+        y = torch.baddbmm(shared, x_flat, delta.transpose(1, 2))  # (B, T, out)
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
@@ -65,19 +69,24 @@ class AdaptiveLinear(nn.Module):
 
 
 class TokenMixing(nn.Module):
-    """Mixes information along the sequence axis: each output token is an adaptive blend of all tokens.
+    """Mixes information along the sequence axis: each output token is an adaptive blend of tokens.
 
     `token_dim` is the number of tokens (the sequence length S), as in MLP-Mixer's token-mixing MLP; the
     same S x S mixing matrix (plus the sample's delta) is applied to every feature channel.
+    Causal by default: output token t blends only tokens 0..t. The model predicts the next step at every
+    position, and without the mask position t could read its own target, token t+1, from the input.
     """
 
-    def __init__(self, token_dim: int, adapt_dim: int):
+    def __init__(self, token_dim: int, adapt_dim: int, *, causal: bool = True):
         super().__init__()
         self.mix = AdaptiveLinear(token_dim, token_dim, adapt_dim)
+        self.causal = causal
+        # lower-triangular (out token, in token) mask; a buffer so it moves with the module's device
+        self.register_buffer("mask", torch.tril(torch.ones(token_dim, token_dim)) if causal else None, persistent=False)
 
     def forward(self, x: torch.Tensor, adapt_input: torch.Tensor) -> torch.Tensor:
         # x: (B, S, D). Put tokens last so the linear layer acts on them, then put them back.
-        mixed = self.mix(x.transpose(1, 2), adapt_input)  # (B, D, S)
+        mixed = self.mix(x.transpose(1, 2), adapt_input, mask=self.mask)  # (B, D, S)
         return mixed.transpose(1, 2)  # (B, S, D)
 
 

@@ -32,6 +32,16 @@ def test_adaptive_linear_attributes_and_shapes():
     assert layer(torch.randn(4, 3), torch.randn(4, 2)).shape == (4, 5)  # no token axis works too
 
 
+def test_mask_removes_connections_from_weight_and_delta():
+    torch.manual_seed(0)
+    layer = AdaptiveLinear(4, 4, 3)
+    torch.nn.init.normal_(layer.adapt.weight)
+    mask = torch.tril(torch.ones(4, 4))
+    x, a = torch.randn(2, 4), torch.randn(2, 3)
+    expected = torch.stack([x[b] @ ((layer.weight + layer.delta(a)[b]) * mask).T + layer.bias for b in range(2)])
+    torch.testing.assert_close(layer(x, a, mask=mask), expected)
+
+
 def test_delta_depends_on_each_samples_own_adapt_input():
     torch.manual_seed(0)
     layer = AdaptiveLinear(4, 4, 3)
@@ -44,17 +54,20 @@ def jacobian(fn, x):
     return torch.autograd.functional.jacobian(fn, x)  # (B,S,D) x (B,S,D)
 
 
-def test_token_mixing_mixes_only_along_the_sequence():
+@pytest.mark.parametrize("causal", [True, False])
+def test_token_mixing_mixes_only_along_the_sequence(causal):
     torch.manual_seed(0)
     S, D = 5, 3
-    mix = TokenMixing(S, adapt_dim=2)
+    mix = TokenMixing(S, adapt_dim=2, causal=causal)
     a = torch.randn(1, 2)
     J = jacobian(lambda x: mix(x, a), torch.randn(1, S, D))[0, :, :, 0]  # (S, D, S, D)
     for d in range(D):
         for e in range(D):
-            block = J[:, d, :, e]  # how output channel d depends on input channel e, across tokens
+            block = J[:, d, :, e]  # how output channel d depends on input channel e, token by token
             if d == e:
-                assert block.abs().sum() > 0 and (block.abs() > 1e-6).sum() > S  # tokens really mix
+                assert (block.abs() > 1e-6).sum() > S  # tokens really mix
+                future = torch.triu(block, diagonal=1)  # output token t reading input token > t
+                assert (future.abs().max() == 0) == causal
             else:
                 assert block.abs().max() == 0  # never across channels
 

@@ -38,3 +38,23 @@ def test_batch_independence():
     model = LFModel(8, 8, 8, 4, 3, sequence_length=5)
     x = torch.randn(4, 5, 8)
     torch.testing.assert_close(model(x)[:1], model(x[:1]))
+
+
+def test_no_position_sees_its_own_target_through_the_mixers():
+    """Changing input step t must not change predictions at positions before t (those predict steps <= t)
+    except through the per-sequence summary, which the seed's design feeds to every position."""
+    torch.manual_seed(0)
+    model = LFModel(8, 8, 8, 4, 2, sequence_length=6, input_features=1)
+    x = torch.randn(1, 6, 1)
+    y = x.clone()
+    y[0, 4] += 1.0  # change step 4
+
+    class FixedSummary(torch.nn.Module):  # hold the summary fixed to isolate the mixers
+        def forward(self, _mean):
+            return torch.full((1, 4), 0.3)
+
+    model.featurizer = FixedSummary()
+    with torch.no_grad():
+        base, changed = model(x), model(y)
+    assert torch.allclose(base[0, :4], changed[0, :4])  # positions 0..3 never read step 4
+    assert not torch.allclose(base[0, 4:], changed[0, 4:])
