@@ -1,7 +1,10 @@
 """Tests for ui/charts.py: every builder yields a valid Vega-Lite spec, stays small on long runs, and keeps
-the shared conventions (expert colours, fonts, tooltips); plus the downsampling and smoothing maths."""
+the shared conventions (expert colours, fonts, tooltips); live_spec gives the same specs from templates
+built once per chart shape; plus the downsampling and smoothing maths."""
+import json
 import math
 from pathlib import Path
+import re
 import time
 import timeit
 
@@ -270,3 +273,94 @@ def test_every_chart_has_a_short_explanation():
 def test_charts_module_is_pure():
     source = Path(charts.__file__).read_text()
     assert "import streamlit" not in source and "open(" not in source
+
+
+# ---- live_spec: the same charts from cached templates -------------------------------------------
+
+def live_cases(df, gates, labels, names, num_experts=E):
+    """(label, chart name, args, kwargs) covering every builder and each option that changes its shape."""
+    regime_matrix = np.full((num_experts, len(names)), 1.0 / num_experts).tolist()
+    load = df[[f"load_{e}" for e in range(num_experts)]].iloc[-1].tolist()
+    empty = df.iloc[:0]
+    return [
+        ("loss", "loss_chart", (df,), dict(events=EVENTS)),
+        ("loss_log_raw", "loss_chart", (df,), dict(smoothing=0.0, log_y=True)),
+        ("loss_empty", "loss_chart", (empty,), {}),
+        ("entropy", "entropy_chart", (df, num_experts), dict(smoothing=0.6, events=EVENTS)),
+        ("entropy_raw", "entropy_chart", (df, num_experts), {}),
+        ("gate_load", "gate_load_heatmap", (df, num_experts), dict(events=EVENTS)),
+        ("gate_load_no_events", "gate_load_heatmap", (df, num_experts), {}),
+        ("probe", "probe_heatmap", (gates, labels, names), {}),
+        ("probe_unlabelled", "probe_heatmap", (gates, None, None), {}),
+        ("probe_none", "probe_heatmap", (None, None, None), {}),
+        ("regime_matrix", "regime_matrix_chart", (regime_matrix, names), {}),
+        ("utilisation", "utilisation_chart", (load,), {}),
+        ("utilisation_dead", "utilisation_chart", ([0.5, 0.3, 0.19, 0.01],), dict(dead_threshold=0.05)),
+        ("quadrant", "quadrant_chart", (gates, labels, names), {}),
+        ("quadrant_unlabelled", "quadrant_chart", (gates,), {}),
+    ]
+
+
+def inline_data(spec):
+    """spec with each {"data": {"name": ...}} replaced by its rows, Altair's generated view names made
+    equal and its default-theme config dropped: what is left is what the two paths must share."""
+    spec = json.loads(json.dumps(spec))
+    datasets = spec.pop("datasets", {})
+    spec.pop("config", None)  # the default theme's; st.altair_chart drops it as well
+    for node in walk(spec):
+        if isinstance(node.get("data"), dict) and "name" in node["data"]:
+            node["data"] = {"values": datasets[node["data"]["name"]]}
+    return json.loads(re.sub(r'"view_[0-9a-f]+(_[0-9]+)?"', '"view"', json.dumps(spec)))
+
+
+@pytest.mark.parametrize("num_rows", [1, 60, 5_000])
+def test_live_spec_matches_the_altair_chart(num_rows):
+    # same marks, encodings, layers, scales and data values; only the dataset names differ
+    gates, labels, names = make_probe(num_samples=40)
+    for label, name, args, kwargs in live_cases(make_run(num_rows), gates, labels, names):
+        altair_spec = getattr(charts, name)(*args, **kwargs).to_dict()
+        live = charts.live_spec(name, *args, **kwargs)
+        assert inline_data(charts.with_records(live)) == inline_data(altair_spec), label
+        for spec in (live, altair_spec):
+            assert spec["usermeta"] == {"embedOptions": {"renderer": "svg"}}, label
+
+
+def test_live_spec_is_plain_data_and_stays_under_3000_points():
+    gates, labels, names = make_probe(num_samples=20_000)
+    for label, name, args, kwargs in live_cases(make_run(100_000), gates, labels, names):
+        spec = charts.live_spec(name, *args, **kwargs)
+        assert all(isinstance(t, pd.DataFrame) for t in spec["datasets"].values()), label
+        assert sum(len(t) for t in spec["datasets"].values()) <= 3000, label
+        json.dumps(charts.with_records(spec))  # plain JSON once the tables are records
+
+
+def test_live_spec_builds_a_template_once_per_shape():
+    charts._template.cache_clear()
+    charts.live_spec("loss_chart", make_run(60), events=EVENTS)
+    charts.live_spec("loss_chart", make_run(80, seed=1), events=EVENTS)  # new data, same shape
+    assert charts._template.cache_info()[:2] == (1, 1)  # (hits, misses)
+    charts.live_spec("loss_chart", make_run(80), events=EVENTS, log_y=True)  # a new shape
+    assert charts._template.cache_info()[:2] == (1, 2)
+
+
+def test_live_spec_fills_data_dependent_domains_and_hands_out_copies():
+    def y_domains(spec):
+        return [n["domain"] for n in walk(spec) if "domain" in n and n.get("nice") is False]
+
+    tall = charts.live_spec("utilisation_chart", [0.7, 0.1, 0.1, 0.1])
+    tall["layer"].clear()  # a caller's change must not reach the cached template
+    flat = charts.live_spec("utilisation_chart", [0.25] * 4)
+    assert tall["usermeta"] and flat["layer"]
+    assert y_domains(flat) and all(d == [0, pytest.approx(0.3)] for d in y_domains(flat))  # 1.2 x 1/E
+    np.testing.assert_allclose(y_domains(charts.live_spec("utilisation_chart", [0.7, 0.1, 0.1, 0.1]))[0],
+                               [0, 0.84])
+
+
+def test_live_redraw_is_fast():
+    # the reason live_spec exists: a live page redraws all charts every second in the training process
+    df = make_run(2_000)
+    gates, labels, names = make_probe(num_samples=64)
+    cases = live_cases(df, gates, labels, names)
+    redraw = lambda: [charts.live_spec(name, *args, **kwargs) for _, name, args, kwargs in cases]
+    redraw()  # builds the templates
+    assert min(timeit.repeat(redraw, number=1, repeat=3)) < 0.25  # ~0.03 s when the machine is idle

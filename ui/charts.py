@@ -1,16 +1,22 @@
-"""Chart builders for the LFM Entropy Lab dashboard: plain data in, Altair chart out.
+"""Chart builders for the LFM Entropy Lab dashboard: plain data in, Altair chart or Vega-Lite dict out.
 
 Pure functions (no streamlit, no I/O), so pages stay thin and each chart is tested by validating its
 Vega-Lite spec. Every builder follows the same conventions:
 - readable on a projector: fonts >= 13 px and thick lines, set on each axis, legend and text mark rather
   than in a top-level config, so the charts can still be layered or concatenated by a page;
 - one colour per expert in every chart (expert_color_scale), one per metric (SERIES_COLORS);
-- tooltips on every mark, width="container";
+- tooltips on every mark, width="container", SVG rendering;
 - bounded size: at most ~3,000 data points whatever the run length (downsample keeps each bucket's min
   and max so spikes survive; heatmaps average within bins).
-Entropies are in bits (design.md §2); EXPLANATIONS holds a plain-language caption per chart.
+Each builder (loss_chart, ...) returns an Altair chart; live_spec(name, ...) gives the same chart as a
+Vega-Lite dict for pages that redraw every second, at the cost of the data step alone (see "one data
+step, two outputs" below). Entropies are in bits (design.md §2); EXPLANATIONS holds a plain-language
+caption per chart.
 """
+import functools
+import json
 import math
+from typing import Callable, NamedTuple
 
 import altair as alt
 import numpy as np
@@ -140,15 +146,128 @@ def _probability_color(field, title):
                      legend=_legend(title, gradientLength=220))
 
 
+# ---- one data step, two outputs: an Altair chart, or a cached template filled with the data -----
+#
+# Building the Altair objects and converting them with to_dict() costs ~50-100 ms of Python per chart,
+# all of it holding the GIL that the training thread (in the same process) needs. So each chart is two
+# functions:
+# 1. its data step, which is the public builder's body (pandas and numpy only): it returns ChartData,
+#    the tables to draw, the few numbers inside the spec that depend on the data (slots, e.g. the top of
+#    a y axis) and the chart's shape: every option that changes the spec's structure (E, regime names,
+#    smoothing on or off, whether there are events, the height, ...);
+# 2. its draw function, draw(table, slot, **shape) -> Altair chart, which gets each table by name.
+# The public builders draw with the tables themselves: an ordinary Altair chart. live_spec draws once
+# per shape with named datasets, converts that to a dict once (the template), and a redraw then costs
+# the data step, a copy of the template and a few assignments.
+
+_SLOT = "__slot__:"  # marks a slot's place in a template
+
+
+class ChartData(NamedTuple):
+    """What one chart draws now: the output of its data step."""
+    draw: Callable  # draw(table, slot, **shape) -> Altair chart, with table(name) / slot(name) the data
+    shape: dict  # keyword arguments of draw, hashable values: one template per distinct shape
+    tables: dict  # dataset name -> DataFrame
+    slots: dict = {}  # slot name -> float: a number inside the spec that depends on the data (read only)
+
+    def chart(self):
+        """The Altair chart, drawn with the tables themselves."""
+        return self.draw(self.tables.__getitem__, self.slots.__getitem__, **self.shape)
+
+    def spec(self):
+        """The same chart as a Vega-Lite dict: this shape's template holding this data."""
+        text, holes = _template(self.draw, tuple(sorted(self.shape.items())))
+        spec = json.loads(text)  # a fresh copy (~0.1 ms), so callers (and Streamlit) may change it
+        for path, name in holes:
+            node = spec
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = self.slots[name]
+        spec["datasets"] = dict(self.tables)
+        return spec
+
+
+def _leaves(node, path=()):
+    """(path, value) of every non-container value in a JSON-like tree; path = the keys and indices."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else None
+    if items is None:
+        yield path, node
+        return
+    for key, value in items:
+        yield from _leaves(value, (*path, key))
+
+
+@functools.lru_cache(maxsize=256)
+def _template(draw, shape):
+    """(spec JSON without data, ((path, slot name), ...)) of draw at shape (sorted (name, value) pairs).
+
+    The only place the live path builds Altair objects: once per chart shape, so a live page pays it on
+    its first redraw and when the shape changes (e.g. the first validation point or λ change).
+    """
+    handles = {}  # one object per name: Altair lifts data to the top only if every layer's is identical
+    chart = draw(lambda name: handles.setdefault(name, alt.NamedData(name=name)), lambda name: _SLOT + name,
+                 **dict(shape))
+    spec = chart.to_dict()
+    if alt.theme.active == "default":
+        spec.pop("config", None)  # as st.altair_chart does: that theme only adds a 300 px default view size
+    holes = tuple((path, value[len(_SLOT):]) for path, value in _leaves(spec)
+                  if isinstance(value, str) and value.startswith(_SLOT))
+    return json.dumps(spec), holes
+
+
+_DATA_STEPS = {}  # chart name -> its data step, for live_spec
+
+
+def _builder(data_step):
+    """Register a chart's data step for live_spec; return the public builder of the same name, signature
+    and docstring, which gives the Altair chart."""
+    _DATA_STEPS[data_step.__name__] = data_step
+
+    @functools.wraps(data_step)
+    def builder(*args, **kwargs):
+        return data_step(*args, **kwargs).chart()
+
+    return builder
+
+
+def live_spec(name, *args, **kwargs):
+    """Chart `name` (a builder's name, e.g. "loss_chart", with that builder's arguments) as a Vega-Lite
+    dict for st.vega_lite_chart(spec, width="stretch"), for redraws every second.
+
+    Same marks, encodings and data as the builder's Altair chart, but it costs only the data step (a few
+    ms): the structure comes from a template built once per chart shape. Datasets have fixed names, so the
+    spec text stays the same from one redraw to the next and the browser can swap the data in place.
+    spec["datasets"] holds the DataFrames themselves, which Streamlit sends as Arrow (as it does an
+    Altair chart's data); with_records() turns them into plain JSON rows.
+    """
+    return _DATA_STEPS[name](*args, **kwargs).spec()
+
+
+def with_records(spec):
+    """spec with each DataFrame in spec["datasets"] as a list of records (NaN -> None), like Altair's
+    to_dict(): plain JSON, to save a spec or compare it with an Altair chart's."""
+    def records(data):
+        if not isinstance(data, pd.DataFrame):
+            return data
+        return data.astype(object).where(data.notna(), None).to_dict(orient="records")
+
+    return {**spec, "datasets": {name: records(data) for name, data in spec.get("datasets", {}).items()}}
+
+
 def _finish(chart, height):
-    return chart.properties(width="container", height=height)
+    # SVG whatever the number of marks: Streamlit would switch to canvas above 2,000, and the browser test
+    # counts SVG marks and the chart toolbar exports SVG
+    return chart.properties(width="container", height=height, usermeta={"embedOptions": {"renderer": "svg"}})
 
 
-def _message_chart(text, height=120):
+def _message(text, height=120):
     """Placeholder (e.g. 'no data yet') so pages can always render what a builder returns."""
-    data = pd.DataFrame({"message": [text]})
-    chart = alt.Chart(data).mark_text(fontSize=16, color=STATUS_TEXT).encode(text="message:N",
-                                                                               tooltip=["message:N"])
+    return ChartData(_draw_message, {"height": height}, {"message": pd.DataFrame({"message": [text]})})
+
+
+def _draw_message(table, slot, *, height):
+    chart = alt.Chart(table("message")).mark_text(fontSize=16, color=STATUS_TEXT).encode(
+        text="message:N", tooltip=["message:N"])
     return _finish(chart, height)
 
 
@@ -169,28 +288,34 @@ def downsample(df, max_points=2000, x="step"):
         return df
     if x in df.columns and not df[x].is_monotonic_increasing:
         df = df.sort_values(x, kind="stable")
-    body = df.iloc[:-1]
+    body_rows = len(df) - 1  # every row but the last, which is appended as it is
     num_buckets = max(1, (max_points - 1) // 2)
-    starts = np.arange(num_buckets) * len(body) // num_buckets  # (B,) first row of each bucket
-    ends = np.r_[starts[1:], len(body)]  # (B,) one past the last row
+    starts = np.arange(num_buckets) * body_rows // num_buckets  # (B,) first row of each bucket
+    ends = np.r_[starts[1:], body_rows]  # (B,) one past the last row
     offsets = np.arange((ends - starts).max())  # (W,) W = the widest bucket
     rows = starts[:, None] + offsets[None, :]  # (B, W) row index of each slot
     pad = rows >= ends[:, None]  # (B, W) slots past a narrower bucket's end
-    rows = np.minimum(rows, len(body) - 1)
-    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c].dtype)
-               and not pd.api.types.is_bool_dtype(df[c].dtype)]
-    values = body[numeric].to_numpy(dtype=float, na_value=np.nan)[rows]  # (B, W, C) all numeric columns
+    rows = np.minimum(rows, body_rows - 1)
+    numeric = [c for c, dtype in df.dtypes.items() if pd.api.types.is_numeric_dtype(dtype)
+               and not pd.api.types.is_bool_dtype(dtype)]
+    table = df if len(numeric) == df.shape[1] else df[numeric]  # selecting columns copies them: only if needed
+    values = table.to_numpy(dtype=float, na_value=np.nan)[rows]  # (B, W, C) all numeric columns
     skip = pad[:, :, None] | np.isnan(values)  # an all-NaN bucket picks slot 0, whose value is NaN
     i_min = np.where(skip, np.inf, values).argmin(axis=1)[:, None, :]  # (B, 1, C)
     i_max = np.where(skip, -np.inf, values).argmax(axis=1)[:, None, :]
     first = np.take_along_axis(values, np.minimum(i_min, i_max), axis=1)  # (B, 1, C) earlier extreme
     second = np.take_along_axis(values, np.maximum(i_min, i_max), axis=1)  # (B, 1, C) later extreme
     pairs = np.concatenate([first, second], axis=1).reshape(2 * num_buckets, len(numeric))  # (2B, C)
-    out = {col: pairs[:, j] for j, col in enumerate(numeric)}
+    out = {}
+    for j, col in enumerate(numeric):  # ints stay ints (cast here: a pandas astype costs ~1 ms a column)
+        dtype = df[col].dtype
+        out[col] = pairs[:, j].astype(dtype) if isinstance(dtype, np.dtype) else pairs[:, j]
     for col in df.columns.difference(numeric, sort=False):  # labels: the bucket's first and last value
-        other = body[col].to_numpy()
+        other = df[col].to_numpy()
         out[col] = np.stack([other[starts], other[ends - 1]], axis=1).ravel()  # (2B,)
-    reduced = pd.DataFrame(out)[list(df.columns)].astype(df.dtypes.to_dict(), errors="ignore")  # ints stay ints
+    reduced = pd.DataFrame(out, columns=df.columns)
+    changed = {col: dtype for col, dtype in df.dtypes.items() if reduced[col].dtype != dtype}
+    reduced = reduced.astype(changed, errors="ignore") if changed else reduced  # e.g. nullable ints, categories
     return pd.concat([reduced, df.iloc[[-1]]], ignore_index=True)
 
 
@@ -206,7 +331,9 @@ def ema_smooth(series, weight):
     values = pd.Series(series, dtype=float) if not isinstance(series, pd.Series) else series.astype(float)
     if weight == 0.0:
         return values.copy()
-    finite = np.isfinite(values)
+    finite = np.isfinite(values.to_numpy())  # (N,)
+    if finite.all():  # the usual case, without the two masking passes
+        return values.ewm(alpha=1.0 - weight, adjust=True, ignore_na=True).mean()
     smoothed = values.where(finite).ewm(alpha=1.0 - weight, adjust=True, ignore_na=True).mean()
     return smoothed.where(finite, values)
 
@@ -224,37 +351,40 @@ def _long_series(df, columns, smoothing, budget):
     lines_per_step = len(present) * (2 if smoothing > 0 else 1)  # raw + smoothed line per series
     max_rows = max(4, budget // max(1, lines_per_step))
     bucket = 2 * len(df) // max_rows  # rows per downsample bucket (two points each)
-    wide = pd.DataFrame({"step": df["step"].to_numpy()})
+    wide = {"step": df["step"].to_numpy()}
     for col in present:
         wide[col] = df[col].to_numpy(dtype=float)
         trend = ema_smooth(wide[col], smoothing)
         if smoothing > 0 and bucket > 1:
             trend = trend.rolling(bucket, min_periods=1, center=True).mean().where(trend.notna())
         wide[col + "__smoothed"] = trend.to_numpy()
-    wide = downsample(wide, max_points=max_rows)
-    long = pd.concat([pd.DataFrame({"step": wide["step"], "series": name, "raw": wide[col],
-                                    "smoothed": wide[col + "__smoothed"]}) for col, name in present.items()],
-                     ignore_index=True)
-    return long.dropna(subset=["raw", "smoothed"], how="all")
+    wide = downsample(pd.DataFrame(wide), max_points=max_rows)
+    # one series after another (S = len(present) series of R rows), built from arrays in one go
+    raw = np.concatenate([wide[col].to_numpy() for col in present])  # (S * R,)
+    smoothed = np.concatenate([wide[col + "__smoothed"].to_numpy() for col in present])  # (S * R,)
+    keep = ~(np.isnan(raw) & np.isnan(smoothed))  # (S * R,) a row with neither value draws nothing
+    return pd.DataFrame({"step": np.tile(wide["step"].to_numpy(), len(present))[keep],
+                         "series": np.repeat(list(present.values()), len(wide))[keep],
+                         "raw": raw[keep], "smoothed": smoothed[keep]})
 
 
-def _line_layers(long, series_scale, y_title, y_scale, smoothing):
-    """Faint raw lines, thick smoothed lines (or thick raw lines when smoothing is 0), and a hover rule
-    showing the nearest step's values."""
-    base = alt.Chart(long).encode(
+def _line_layers(lines, series_scale, y_title, y_scale, smoothed):
+    """Faint raw lines, thick smoothed lines (or thick raw lines without smoothing), and a hover rule
+    showing the nearest step's values. lines: the _long_series table."""
+    base = alt.Chart(lines).encode(
         x=alt.X("step:Q", axis=_axis("training step"), scale=alt.Scale(zero=False, nice=False)),
         color=alt.Color("series:N", scale=series_scale, legend=_series_legend()))
     tooltip = ["series:N", alt.Tooltip("step:Q", format=","), alt.Tooltip("raw:Q", format=".4f", title="value")]
-    if smoothing > 0:
+    if smoothed:
         tooltip.insert(2, alt.Tooltip("smoothed:Q", format=".4f"))
-    main = alt.Y("smoothed:Q" if smoothing > 0 else "raw:Q", scale=y_scale, axis=_axis(y_title))
+    main = alt.Y("smoothed:Q" if smoothed else "raw:Q", scale=y_scale, axis=_axis(y_title))
     layers = []
-    if smoothing > 0:  # at 0 there is no trend: the raw line is drawn thick instead
+    if smoothed:  # without smoothing there is no trend: the raw line is drawn thick instead
         layers.append(base.mark_line(strokeWidth=1.5, opacity=0.3).encode(
             y=alt.Y("raw:Q", scale=y_scale, axis=_axis(y_title)), tooltip=tooltip))
     layers.append(base.mark_line(strokeWidth=3.5).encode(y=main, tooltip=tooltip))
-    hover = alt.selection_point(fields=["step"], nearest=True, on="pointerover", empty=False,
-                                clear="pointerout")
+    hover = alt.selection_point(name="hover", fields=["step"], nearest=True, on="pointerover", empty=False,
+                                clear="pointerout")  # named: the spec stays the same from redraw to redraw
     layers.append(base.mark_point(size=90, filled=True).encode(
         y=main, opacity=alt.condition(hover, alt.value(1.0), alt.value(0.0)), tooltip=tooltip).add_params(hover))
     layers.append(base.mark_rule(color="#999999", strokeWidth=1.5).encode(tooltip=tooltip)
@@ -262,30 +392,42 @@ def _line_layers(long, series_scale, y_title, y_scale, smoothing):
     return layers
 
 
-def _event_layers(events, color=STATUS_TEXT):
-    """Dashed vertical rule and a "lambda -> v" label at each lambda change event."""
-    rows = [{"step": e["step"], "value": e["value"], "label": f"lambda -> {float(e['value']):g}"}
+def _event_table(events):
+    """(step, value, label) of the latest MAX_EVENTS lambda changes, or None if there are none."""
+    rows = [{"step": e["step"], "value": float(e["value"]), "label": f"lambda -> {float(e['value']):g}"}
             for e in events or () if e.get("kind", "lambda_change") == "lambda_change"
             and e.get("step") is not None and e.get("value") is not None]
-    if not rows:
-        return []
-    data = pd.DataFrame(rows[-MAX_EVENTS:])
+    return pd.DataFrame(rows[-MAX_EVENTS:]) if rows else None
+
+
+def _event_layers(events, color=STATUS_TEXT):
+    """Dashed vertical rule and a "lambda -> v" label at each lambda change (events: _event_table's)."""
     tooltip = [alt.Tooltip("step:Q", format=","), alt.Tooltip("value:Q", title="new lambda")]
-    rule = alt.Chart(data).mark_rule(strokeDash=[6, 4], strokeWidth=2, color=color).encode(
+    rule = alt.Chart(events).mark_rule(strokeDash=[6, 4], strokeWidth=2, color=color).encode(
         x="step:Q", tooltip=tooltip)
-    text = alt.Chart(data).mark_text(align="left", dx=5, fontSize=FONT, fontWeight="bold",
-                                     color=STATUS_TEXT).encode(x="step:Q", y=alt.value(12),
-                                                               text="label:N", tooltip=tooltip)
+    text = alt.Chart(events).mark_text(align="left", dx=5, fontSize=FONT, fontWeight="bold",
+                                       color=STATUS_TEXT).encode(x="step:Q", y=alt.value(12),
+                                                                 text="label:N", tooltip=tooltip)
     return [rule, text]
 
 
+def _with_events(tables, events):
+    """tables plus the "events" table when there are lambda changes; and whether there are."""
+    table = _event_table(events)
+    return ({**tables, "events": table} if table is not None else tables), table is not None
+
+
+LOSS_SERIES = {"loss": "train loss (MSE)", "total_loss": "total loss (MSE + λ·H)"}  # column -> series name
+ENTROPY_SERIES = {"routing_entropy": "routing entropy", "load_entropy": "load entropy",
+                  "specialisation": "specialisation"}
+
+
+@_builder
 def loss_chart(df, smoothing=0.6, events=None, log_y=False, height=340):
     """Primary (MSE), total and validation loss against step; lambda changes as vertical rules."""
     if df is None or len(df) == 0 or "loss" not in df.columns:
-        return _message_chart("no loss logged yet")
-    columns = {"loss": "train loss (MSE)", "total_loss": "total loss (MSE + λ·H)"}
-    names = [*columns.values(), "validation loss"]
-    long = _long_series(df, columns, smoothing, budget=MAX_POINTS - 400)  # 300 validation points + slack
+        return _message("no loss logged yet")
+    long = _long_series(df, LOSS_SERIES, smoothing, budget=MAX_POINTS - 400)  # 300 validation points + slack
     val = pd.DataFrame(columns=["step", "val_loss"])
     if "val_loss" in df.columns:  # sparse: reduce it on its own, else buckets would duplicate its points
         val = downsample(df.loc[df["val_loss"].notna(), ["step", "val_loss"]], max_points=300)
@@ -293,46 +435,63 @@ def loss_chart(df, smoothing=0.6, events=None, log_y=False, height=340):
         long[["raw", "smoothed"]] = long[["raw", "smoothed"]].where(long[["raw", "smoothed"]] > 0)
         long = long.dropna(subset=["raw", "smoothed"], how="all")
         val = val[val["val_loss"] > 0]
+    tables = {"lines": long}
+    if len(val):
+        tables["validation"] = val.assign(series="validation loss")
+    tables, has_events = _with_events(tables, events)
+    return ChartData(_draw_loss, dict(smoothed=smoothing > 0, log_y=log_y, validation=len(val) > 0,
+                                      events=has_events, height=height), tables)
+
+
+def _draw_loss(table, slot, *, smoothed, log_y, validation, events, height):
+    series_scale = _series_scale([*LOSS_SERIES.values(), "validation loss"])
     y_scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
     y_title = "loss (log scale)" if log_y else "loss"
-    layers = _line_layers(long, _series_scale(names), y_title, y_scale, smoothing)
-    if len(val):
-        val = val.assign(series="validation loss")
-        layers.append(alt.Chart(val).mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=80, filled=True))
+    layers = _line_layers(table("lines"), series_scale, y_title, y_scale, smoothed)
+    if validation:
+        layers.append(alt.Chart(table("validation"))
+                      .mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=80, filled=True))
                       .encode(x="step:Q", y=alt.Y("val_loss:Q", scale=y_scale, axis=_axis(y_title)),
-                              color=alt.Color("series:N", scale=_series_scale(names), legend=_series_legend()),
+                              color=alt.Color("series:N", scale=series_scale, legend=_series_legend()),
                               tooltip=[alt.Tooltip("step:Q", format=","),
                                        alt.Tooltip("val_loss:Q", title="validation loss", format=".4f")]))
-    return _finish(alt.layer(*layers, *_event_layers(events)), height)
+    return _finish(alt.layer(*layers, *(_event_layers(table("events")) if events else [])), height)
 
 
+@_builder
 def entropy_chart(df, num_experts, smoothing=0.0, events=None, height=340):
     """Routing entropy, load entropy and specialisation (bits) against step, under the log2(E) ceiling."""
     if df is None or len(df) == 0 or "routing_entropy" not in df.columns:
-        return _message_chart("no entropies logged yet")
-    columns = {"routing_entropy": "routing entropy", "load_entropy": "load entropy",
-               "specialisation": "specialisation"}
-    long = _long_series(df, columns, smoothing, budget=MAX_POINTS)
+        return _message("no entropies logged yet")
     h_max = math.log2(num_experts) if num_experts > 1 else 1.0
+    tables = {"lines": _long_series(df, ENTROPY_SERIES, smoothing, budget=MAX_POINTS),
+              "ceiling": pd.DataFrame({"bits": [h_max], "label": [f"log2(E) = {h_max:.2f} bits (max)"]})}
+    tables, has_events = _with_events(tables, events)
+    return ChartData(_draw_entropy, dict(h_max=h_max, smoothed=smoothing > 0, events=has_events, height=height),
+                     tables)
+
+
+def _draw_entropy(table, slot, *, h_max, smoothed, events, height):
     y_scale = alt.Scale(domain=[0, h_max * 1.08], nice=False, clamp=True)
-    layers = _line_layers(long, _series_scale(list(columns.values())), "bits", y_scale, smoothing)
-    ceiling = pd.DataFrame({"bits": [h_max], "label": [f"log2(E) = {h_max:.2f} bits (max)"]})
+    layers = _line_layers(table("lines"), _series_scale(list(ENTROPY_SERIES.values())), "bits", y_scale,
+                          smoothed)
     tooltip = ["label:N"]
-    layers.append(alt.Chart(ceiling).mark_rule(strokeDash=[8, 5], strokeWidth=2.5, color=STATUS_TEXT)
+    layers.append(alt.Chart(table("ceiling")).mark_rule(strokeDash=[8, 5], strokeWidth=2.5, color=STATUS_TEXT)
                   .encode(y=alt.Y("bits:Q", scale=y_scale), tooltip=tooltip))
-    layers.append(alt.Chart(ceiling).mark_text(align="left", baseline="bottom", dx=6, dy=-4, fontSize=FONT,
-                                               color=STATUS_TEXT)
+    layers.append(alt.Chart(table("ceiling")).mark_text(align="left", baseline="bottom", dx=6, dy=-4,
+                                                        fontSize=FONT, color=STATUS_TEXT)
                   .encode(x=alt.value(0), y=alt.Y("bits:Q", scale=y_scale), text="label:N", tooltip=tooltip))
-    return _finish(alt.layer(*layers, *_event_layers(events)), height)
+    return _finish(alt.layer(*layers, *(_event_layers(table("events")) if events else [])), height)
 
 
 # ---- heatmaps -----------------------------------------------------------------------------------
 
+@_builder
 def gate_load_heatmap(df, num_experts, max_columns=300, events=None):
     """Expert (y) x step (x) heatmap of the mean gate probability per expert, averaged in step bins."""
     load_cols = [f"load_{e}" for e in range(num_experts)]
     if df is None or len(df) == 0 or any(c not in df.columns for c in load_cols):
-        return _message_chart("no expert load logged yet")
+        return _message("no expert load logged yet")
     steps = df["step"].to_numpy(dtype=float)
     num_bins = max(1, min(max_columns, MAX_POINTS // num_experts, len(df)))
     stride = float(np.median(np.diff(steps))) if len(steps) > 1 else 1.0  # the log interval
@@ -348,13 +507,18 @@ def gate_load_heatmap(df, num_experts, max_columns=300, events=None):
                          num_experts),
         "expert": np.repeat(expert_names(num_experts), len(loads)),
         "load": loads.to_numpy().T.ravel()})  # expert-major, matching np.repeat above
-    heat = alt.Chart(long).mark_rect().encode(
+    tables, has_events = _with_events({"cells": long}, events)
+    return ChartData(_draw_gate_load, dict(num_experts=num_experts, events=has_events), tables)
+
+
+def _draw_gate_load(table, slot, *, num_experts, events):
+    heat = alt.Chart(table("cells")).mark_rect().encode(
         x=alt.X("step_start:Q", axis=_axis("training step"), scale=alt.Scale(zero=False, nice=False)),
         x2="step_end:Q",
         y=alt.Y("expert:N", sort=expert_names(num_experts), axis=_expert_axis(num_experts, title=None)),
         color=_probability_color("load", "mean gate probability"),
         tooltip=["steps:N", "expert:N", alt.Tooltip("load:Q", title="mean gate probability", format=".3f")])
-    rules = _event_layers(events, color="white")[:1]  # the rule only: labels would cover the cells
+    rules = _event_layers(table("events"), color="white")[:1] if events else []  # labels would cover cells
     return _finish(alt.layer(heat, *rules), 44 * num_experts + 70)
 
 
@@ -370,11 +534,12 @@ def _regime_domain(labels, regime_names):
     return names + sorted({_regime_name(int(l), regime_names) for l in labels} - set(names))
 
 
+@_builder
 def probe_heatmap(probe_gates, probe_labels=None, regime_names=None):
     """Probe sample (y, grouped by regime) x expert (x) heatmap of gate probability, with a regime band."""
     gates = np.asarray(probe_gates if probe_gates is not None else [], dtype=float)
     if gates.ndim != 2 or gates.size == 0:
-        return _message_chart("no gate snapshot yet")
+        return _message("no gate snapshot yet")
     num_samples, num_experts = gates.shape  # (P, E)
     grouped = probe_labels is not None and len(probe_labels) == num_samples
     labels = np.asarray(probe_labels, dtype=int) if grouped else np.zeros(num_samples, dtype=int)
@@ -384,45 +549,58 @@ def probe_heatmap(probe_gates, probe_labels=None, regime_names=None):
         order = order[np.linspace(0, num_samples - 1, keep).round().astype(int)]
     rows = pd.DataFrame({"rank": np.arange(len(order)), "sample": order,
                          "regime": [_regime_name(l, regime_names) for l in labels[order]]})
-    names = expert_names(num_experts)
-    heat_data = pd.DataFrame({
+    tables = {"cells": pd.DataFrame({
         "rank": np.repeat(rows["rank"], num_experts), "sample": np.repeat(rows["sample"], num_experts),
-        "regime": np.repeat(rows["regime"], num_experts), "column": np.tile(names, len(order)),
-        "probability": gates[order].ravel()})  # (P' * E,) sample-major, matching np.repeat / np.tile
-    columns = (["regime"] if grouped else []) + names
+        "regime": np.repeat(rows["regime"], num_experts), "column": np.tile(expert_names(num_experts), len(order)),
+        "probability": gates[order].ravel()})}  # (P' * E,) sample-major, matching np.repeat / np.tile
+    regimes = None
+    if grouped:
+        regimes = tuple(_regime_domain(labels, regime_names))
+        tables["band"] = rows.assign(column="regime")
+        middle = tables["band"].groupby("regime", sort=False)["rank"].median().astype(int).reset_index()
+        tables["band_labels"] = middle.assign(column="regime")
+    height = int(min(520, max(240, 6 * len(order))))
+    return ChartData(_draw_probe, dict(num_experts=num_experts, regimes=regimes, height=height), tables)
+
+
+def _draw_probe(table, slot, *, num_experts, regimes, height):
+    """regimes: the regime colour domain when samples are grouped by regime, else None."""
+    grouped = regimes is not None
+    columns = (["regime"] if grouped else []) + expert_names(num_experts)
     y = alt.Y("rank:O", axis=_axis("probe samples, grouped by regime" if grouped else "probe samples",
                                    labels=False, ticks=False))
     x = alt.X("column:N", sort=columns, scale=alt.Scale(domain=columns),
               axis=_expert_axis(num_experts, title=None, orient="top"))
-    layers = [alt.Chart(heat_data).mark_rect().encode(
+    layers = [alt.Chart(table("cells")).mark_rect().encode(
         x=x, y=y, color=_probability_color("probability", "gate probability"),
         tooltip=["sample:Q", "regime:N", alt.Tooltip("column:N", title="expert"),
                  alt.Tooltip("probability:Q", title="gate probability", format=".3f")])]
     if grouped:
-        regimes = _regime_domain(labels, regime_names)
-        band = rows.assign(column="regime")
-        layers.append(alt.Chart(band).mark_rect().encode(
+        layers.append(alt.Chart(table("band")).mark_rect().encode(
             x=x, y=y, color=alt.Color("regime:N", scale=regime_color_scale(regimes), legend=_legend("regime")),
             tooltip=["sample:Q", "regime:N"]))
-        middle = band.groupby("regime", sort=False)["rank"].median().astype(int).reset_index()
-        layers.append(alt.Chart(middle.assign(column="regime")).mark_text(fontSize=FONT, fontWeight="bold",
-                                                                          color="#222222")
+        layers.append(alt.Chart(table("band_labels")).mark_text(fontSize=FONT, fontWeight="bold", color="#222222")
                       .encode(x=x, y=y, text="regime:N", tooltip=["regime:N"]))
     chart = alt.layer(*layers).resolve_scale(color="independent")
-    return _finish(chart, int(min(520, max(240, 6 * len(order)))))
+    return _finish(chart, height)
 
 
+@_builder
 def regime_matrix_chart(regime_matrix, regime_names=None):
     """Expert (y) x regime (x) heatmap of the mean gate probability, value printed in each cell."""
     matrix = np.asarray(regime_matrix if regime_matrix is not None else [], dtype=float)
     if matrix.ndim != 2 or matrix.size == 0:
-        return _message_chart("no regime labels for this data set")
+        return _message("no regime labels for this data set")
     num_experts, num_regimes = matrix.shape  # (E, K)
-    regimes = [_regime_name(k, regime_names) for k in range(num_regimes)]
-    data = pd.DataFrame({"expert": np.repeat(expert_names(num_experts), num_regimes),
-                         "regime": np.tile(regimes, num_experts), "probability": matrix.ravel()})
-    base = alt.Chart(data).encode(
-        x=alt.X("regime:N", sort=regimes, axis=_axis(None, labelAngle=0, orient="top")),
+    regimes = tuple(_regime_name(k, regime_names) for k in range(num_regimes))
+    cells = pd.DataFrame({"expert": np.repeat(expert_names(num_experts), num_regimes),
+                          "regime": np.tile(regimes, num_experts), "probability": matrix.ravel()})
+    return ChartData(_draw_regime_matrix, dict(num_experts=num_experts, regimes=regimes), {"cells": cells})
+
+
+def _draw_regime_matrix(table, slot, *, num_experts, regimes):
+    base = alt.Chart(table("cells")).encode(
+        x=alt.X("regime:N", sort=list(regimes), axis=_axis(None, labelAngle=0, orient="top")),
         y=alt.Y("expert:N", sort=expert_names(num_experts), axis=_expert_axis(num_experts, title=None)),
         tooltip=["expert:N", "regime:N", alt.Tooltip("probability:Q", title="mean gate probability",
                                                      format=".3f")])
@@ -451,6 +629,7 @@ def dead_experts(expert_load, threshold=None):
     return [e for e, s in enumerate(shares) if s < limit]
 
 
+@_builder
 def utilisation_chart(expert_load, dead_threshold=None):
     """Bars of each expert's share of the gate load, the 1/E equal-share rule, dead experts flagged.
 
@@ -459,16 +638,25 @@ def utilisation_chart(expert_load, dead_threshold=None):
     shares = _shares(expert_load if expert_load is not None else [])
     num_experts = len(shares)
     if num_experts == 0:
-        return _message_chart("no expert load logged yet")
+        return _message("no expert load logged yet")
     limit = 0.1 / num_experts if dead_threshold is None else dead_threshold
     dead = set(dead_experts(shares, limit))
-    data = pd.DataFrame({"expert": expert_names(num_experts), "share": shares,
+    bars = pd.DataFrame({"expert": expert_names(num_experts), "share": shares,
                          "status": ["dead" if e in dead else "active" for e in range(num_experts)]})
-    data["label"] = [f"{s:.0%}" + (" dead" if e in dead else "") for e, s in enumerate(shares)]
-    tooltip = ["expert:N", alt.Tooltip("share:Q", format=".1%", title="share of load"), "status:N"]
+    bars["label"] = [f"{s:.0%}" + (" dead" if e in dead else "") for e, s in enumerate(shares)]
     equal = 1.0 / num_experts
-    y_scale = alt.Scale(domain=[0, max(float(shares.max()), equal) * 1.2], nice=False)
-    base = alt.Chart(data).encode(
+    refs = pd.DataFrame({"share": [equal, limit], "label": [f"equal share 1/E = {equal:.0%}",
+                                                            f"dead below {limit:.1%}"]})
+    return ChartData(_draw_utilisation, dict(num_experts=num_experts),
+                     {"bars": bars, "refs": refs, "equal_share": refs.iloc[[0]]},
+                     slots={"y_max": max(float(shares.max()), equal) * 1.2})
+
+
+def _draw_utilisation(table, slot, *, num_experts):
+    equal = 1.0 / num_experts
+    tooltip = ["expert:N", alt.Tooltip("share:Q", format=".1%", title="share of load"), "status:N"]
+    y_scale = alt.Scale(domain=[0, slot("y_max")], nice=False)
+    base = alt.Chart(table("bars")).encode(
         x=alt.X("expert:N", sort=expert_names(num_experts), axis=_expert_axis(num_experts, title=None)),
         y=alt.Y("share:Q", scale=y_scale, axis=_axis("share of gate load", format="%")))
     bars = base.mark_bar(stroke=STATUS_TEXT).encode(
@@ -478,15 +666,13 @@ def utilisation_chart(expert_load, dead_threshold=None):
         tooltip=tooltip)
     labels = base.mark_text(dy=-10, fontSize=FONT, fontWeight="bold", color=STATUS_TEXT).encode(
         text="label:N", tooltip=tooltip)
-    refs = pd.DataFrame({"share": [equal, limit], "label": [f"equal share 1/E = {equal:.0%}",
-                                                            f"dead below {limit:.1%}"]})
     rule_tooltip = ["label:N", alt.Tooltip("share:Q", format=".1%")]
-    rules = alt.Chart(refs).mark_rule(strokeWidth=2.5, color=STATUS_TEXT).encode(
+    rules = alt.Chart(table("refs")).mark_rule(strokeWidth=2.5, color=STATUS_TEXT).encode(
         y=alt.Y("share:Q", scale=y_scale),
         strokeDash=alt.condition(alt.datum.share == equal, alt.value([8, 5]), alt.value([2, 3])),
         tooltip=rule_tooltip)
-    rule_text = alt.Chart(refs.iloc[[0]]).mark_text(align="right", baseline="bottom", dy=-4, fontSize=FONT,
-                                                    color=STATUS_TEXT).encode(
+    rule_text = alt.Chart(table("equal_share")).mark_text(align="right", baseline="bottom", dy=-4, fontSize=FONT,
+                                                          color=STATUS_TEXT).encode(
         x=alt.value("width"), y=alt.Y("share:Q", scale=y_scale), text="label:N", tooltip=rule_tooltip)
     return _finish(alt.layer(bars, labels, rules, rule_text), 320)
 
@@ -510,6 +696,7 @@ def gate_varentropy_bits(probs):
     return (p * (surprisal - mean) ** 2).sum(axis=-1)
 
 
+@functools.lru_cache(maxsize=None)  # an axis limit: the same for every snapshot of a run
 def max_varentropy(num_experts, grid=2001):
     """Largest varentropy over E outcomes: searched over two-level distributions (k equal large values,
     E - k equal small ones), where the maximum lies; a grid is plenty for an axis limit."""
@@ -527,49 +714,59 @@ QUADRANT_LABELS = {  # (high entropy?, high varentropy?) -> name, after entropix
     (False, True): "a few strong candidates", (True, True): "confused"}
 
 
+@_builder
 def quadrant_chart(probe_gates, probe_labels=None, regime_names=None):
     """Entropy (x, bits) vs varentropy (y, bits²) of each probe sample's gate, with the four quadrants."""
     gates = np.asarray(probe_gates if probe_gates is not None else [], dtype=float)
     if gates.ndim != 2 or gates.size == 0:
-        return _message_chart("no gate snapshot yet")
+        return _message("no gate snapshot yet")
     num_samples, num_experts = gates.shape  # (P, E)
     idx = np.arange(num_samples)
     if num_samples > MAX_POINTS:
         idx = np.linspace(0, num_samples - 1, MAX_POINTS).round().astype(int)
     grouped = probe_labels is not None and len(probe_labels) == num_samples
-    data = pd.DataFrame({"sample": idx, "entropy": gate_entropy_bits(gates[idx]),
-                         "varentropy": gate_varentropy_bits(gates[idx]),
-                         "top expert": [f"expert {e}" for e in gates[idx].argmax(axis=1)],
-                         "top probability": gates[idx].max(axis=1)})
+    points = pd.DataFrame({"sample": idx, "entropy": gate_entropy_bits(gates[idx]),
+                           "varentropy": gate_varentropy_bits(gates[idx]),
+                           "top expert": [f"expert {e}" for e in gates[idx].argmax(axis=1)],
+                           "top probability": gates[idx].max(axis=1)})
     h_max = math.log2(num_experts) if num_experts > 1 else 1.0
-    v_max = max(max_varentropy(num_experts), float(data["varentropy"].max()), 1e-3)
+    v_max = max(max_varentropy(num_experts), float(points["varentropy"].max()), 1e-3)
+    regimes = None
+    if grouped:
+        labels = np.asarray(probe_labels, dtype=int)
+        points["regime"] = [_regime_name(l, regime_names) for l in labels[idx]]
+        regimes = tuple(_regime_domain(labels, regime_names))
+    tables = {"points": points, "mid": pd.DataFrame({"entropy": [h_max / 2], "varentropy": [v_max / 2],
+                                                     "label": ["quadrant lines: middle of each axis"]})}
+    for k, ((high_h, high_v), name) in enumerate(QUADRANT_LABELS.items()):  # in the far corner of its quadrant
+        tables[f"corner_{k}"] = pd.DataFrame({"entropy": [h_max * (0.98 if high_h else 0.02)],
+                                              "varentropy": [v_max * (0.97 if high_v else 0.03)], "label": [name]})
+    return ChartData(_draw_quadrant, dict(h_max=h_max, regimes=regimes), tables, slots={"v_max": v_max})
+
+
+def _draw_quadrant(table, slot, *, h_max, regimes):
+    """regimes: the regime colour domain when samples have regime labels, else None."""
     x_scale = alt.Scale(domain=[0, h_max], nice=False, clamp=True)
-    y_scale = alt.Scale(domain=[0, v_max], nice=False)
+    y_scale = alt.Scale(domain=[0, slot("v_max")], nice=False)
     tooltip = ["sample:Q", alt.Tooltip("entropy:Q", format=".3f", title="entropy (bits)"),
                alt.Tooltip("varentropy:Q", format=".3f", title="varentropy (bits²)"), "top expert:N",
                alt.Tooltip("top probability:Q", format=".2f")]
-    if grouped:
-        labels = np.asarray(probe_labels, dtype=int)
-        data["regime"] = [_regime_name(l, regime_names) for l in labels[idx]]
-        regimes = _regime_domain(labels, regime_names)
+    if regimes is not None:
         color = alt.Color("regime:N", scale=regime_color_scale(regimes), legend=_legend("regime"))
         tooltip.insert(1, "regime:N")
     else:
         color = alt.value(EXPERT_PALETTE[0])
-    points = alt.Chart(data).mark_circle(size=110, opacity=0.8, stroke=STATUS_TEXT, strokeWidth=1).encode(
+    points = alt.Chart(table("points")).mark_circle(size=110, opacity=0.8, stroke=STATUS_TEXT,
+                                                    strokeWidth=1).encode(
         x=alt.X("entropy:Q", scale=x_scale, axis=_axis("gate entropy (bits)", tickCount=8)),
         y=alt.Y("varentropy:Q", scale=y_scale, axis=_axis("gate varentropy (bits²)")),
         color=color, tooltip=tooltip)
-    mid = pd.DataFrame({"entropy": [h_max / 2], "varentropy": [v_max / 2],
-                        "label": ["quadrant lines: middle of each axis"]})
-    mid_rule = alt.Chart(mid).mark_rule(strokeDash=[6, 4], strokeWidth=2, color="#999999")
+    mid_rule = alt.Chart(table("mid")).mark_rule(strokeDash=[6, 4], strokeWidth=2, color="#999999")
     lines = [mid_rule.encode(x=alt.X("entropy:Q", scale=x_scale), tooltip=["label:N"]),
              mid_rule.encode(y=alt.Y("varentropy:Q", scale=y_scale), tooltip=["label:N"])]
     names = []
-    for (high_h, high_v), name in QUADRANT_LABELS.items():  # each label in the far corner of its quadrant
-        corner = pd.DataFrame({"entropy": [h_max * (0.98 if high_h else 0.02)],
-                               "varentropy": [v_max * (0.97 if high_v else 0.03)], "label": [name]})
-        names.append(alt.Chart(corner).mark_text(
+    for k, (high_h, high_v) in enumerate(QUADRANT_LABELS):
+        names.append(alt.Chart(table(f"corner_{k}")).mark_text(
             align="right" if high_h else "left", baseline="top" if high_v else "bottom", fontSize=FONT,
             fontWeight="bold", color="#777777").encode(
             x=alt.X("entropy:Q", scale=x_scale), y=alt.Y("varentropy:Q", scale=y_scale), text="label:N",

@@ -1,6 +1,6 @@
 """The live view of one run: progress, status and every chart, redrawn by a fragment while it trains.
 
-Data flows one way: run store -> RunView (this session's incremental copy) -> ui.charts -> st.altair_chart.
+Data flows one way: run store -> RunView (this session's incremental copy) -> ui.charts -> st.vega_lite_chart.
 The watchdog-backed RunWatcher says when a run's files changed, so an idle run costs no reads; a full
 re-read happens only when a view first opens a run.
 """
@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from lfm.runs import RunReader
@@ -103,8 +104,17 @@ def progress(view: RunView, config: dict, state: str) -> None:
     st.markdown(line)
 
 
-def _chart(chart, name: str) -> None:
-    st.altair_chart(chart, width="stretch")
+def _chart(name: str, *args, **kwargs) -> None:
+    """Chart `name` (a ui.charts builder, given that builder's arguments) and its caption.
+
+    Drawn from charts.live_spec, not the Altair builder: the training thread shares this process, so
+    a redraw every second must cost a few ms of Python, not the ~100 ms of building an Altair chart.
+    """
+    spec = charts.live_spec(name, *args, **kwargs)
+    # Arrow tables made here on one thread: Streamlit's own conversion lets pyarrow start a thread pool
+    # for every larger table, on each redraw (the bytes sent are the same)
+    spec["datasets"] = {key: pa.Table.from_pandas(table, nthreads=1) for key, table in spec["datasets"].items()}
+    st.vega_lite_chart(spec, width="stretch")
     st.caption(charts.EXPLANATIONS[name])
 
 
@@ -119,12 +129,12 @@ def all_charts(view: RunView, smoothing: float) -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Loss")
-        _chart(charts.loss_chart(df, smoothing=smoothing, events=events), "loss_chart")
+        _chart("loss_chart", df, smoothing=smoothing, events=events)
     with right:
         st.subheader("Gate entropies")
-        _chart(charts.entropy_chart(df, E, smoothing=smoothing, events=events), "entropy_chart")
+        _chart("entropy_chart", df, E, smoothing=smoothing, events=events)
     st.subheader("Expert load over training")
-    _chart(charts.gate_load_heatmap(df, E, events=events), "gate_load_heatmap")
+    _chart("gate_load_heatmap", df, E, events=events)
     gates = view.last_gates or {}
     probe = gates.get("probe_gates")
     labels, regimes = info.get("probe_labels"), info.get("regime_names")
@@ -132,22 +142,22 @@ def all_charts(view: RunView, smoothing: float) -> None:
     with left:
         st.subheader("Probe batch: each sample's gate")
         if probe:
-            _chart(charts.probe_heatmap(probe, labels, regimes), "probe_heatmap")
+            _chart("probe_heatmap", probe, labels, regimes)
     with right:
         st.subheader("Expert × regime")
         if gates.get("regime_matrix"):
-            _chart(charts.regime_matrix_chart(gates["regime_matrix"], regimes), "regime_matrix_chart")
+            _chart("regime_matrix_chart", gates["regime_matrix"], regimes)
         else:
             st.caption("This data set has no regime labels, so there is no expert × regime matrix.")
     left, right = st.columns(2)
     load = [float(df[f"load_{e}"].iloc[-1]) for e in range(E)]
     with left:
         st.subheader("Expert utilisation")
-        _chart(charts.utilisation_chart(load), "utilisation_chart")
+        _chart("utilisation_chart", load)
     with right:
         st.subheader("Entropy / varentropy quadrant")
         if probe:
-            _chart(charts.quadrant_chart(probe, labels, regimes), "quadrant_chart")
+            _chart("quadrant_chart", probe, labels, regimes)
 
 
 def list_runs(reader: RunReader, watcher: RunWatcher) -> list:
