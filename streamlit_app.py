@@ -10,6 +10,7 @@ page = st.navigation(
     [
         st.Page("pages/train.py", title="Train & watch", icon=":material/monitoring:", default=True),
         st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
+        st.Page("pages/explore.py", title="Explore", icon=":material/troubleshoot:"),
     ]
 )
 page.run()

@@ -1,9 +1,18 @@
-"""Runs: every run in the store (started here, from the CLI, or earlier), with its charts and files."""
+"""Runs: every run in the store (started here, from the CLI, or earlier), with its charts and files.
+
+Export (lfm.export builds the bytes): the metrics as CSV, the settings as the seed's hyperparameters.json
+and training.json, the checkpoint, and each chart as SVG. Streamlit's own chart toolbar (hover a chart)
+gives PNG only, so the SVG files are drawn on the server by ui.explore_charts.svg_bytes. Every button
+builds its file when pressed (a callable), so showing the page reads no checkpoint and draws no SVG.
+"""
 
 import pandas as pd
 import streamlit as st
 
-from ui import state
+from lfm import export
+from lfm.config import ConfigError
+from ui import charts, state
+from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
 from ui.live import all_charts, list_runs, progress, run_label, run_view, watch_for_new_runs
 
 st.title("Runs")
@@ -27,6 +36,67 @@ def row(r) -> dict:
     }  # fmt: skip
 
 
+def svg_charts(view, smoothing: float) -> dict:
+    """Title -> zero-argument function drawing that chart as on this page (for the SVG downloads)."""
+    df, E, events = view.metrics, view.num_experts, view.events
+    gates, info = view.last_gates or {}, view.info or {}
+    probe, labels, regimes = gates.get("probe_gates"), info.get("probe_labels"), info.get("regime_names")
+    if df.empty or not E:
+        return {}
+    load = [float(df[f"load_{e}"].iloc[-1]) for e in range(E)]
+    builders = {
+        "Loss": lambda: charts.loss_chart(df, smoothing=smoothing, events=events),
+        "Gate entropies": lambda: charts.entropy_chart(df, E, smoothing=smoothing, events=events),
+        "Expert load": lambda: charts.gate_load_heatmap(df, E, events=events),
+    }
+    if probe:
+        builders["Probe batch"] = lambda: charts.probe_heatmap(probe, labels, regimes)
+    if gates.get("regime_matrix"):
+        builders["Expert × regime"] = lambda: charts.regime_matrix_chart(gates["regime_matrix"], regimes)
+    builders["Utilisation"] = lambda: charts.utilisation_chart(load)
+    if probe:
+        builders["Quadrant"] = lambda: charts.quadrant_chart(probe, labels, regimes)
+    return builders  # in the page's order
+
+
+def export_section(reader, summary, view, smoothing: float) -> None:
+    """Download buttons for one run's files and charts."""
+    run_id = summary.run_id
+    c1, c2, c3, c4 = st.columns(4)
+    c1.download_button("Metrics (CSV)", lambda: export.metrics_csv(reader, run_id), export.metrics_file_name(run_id),
+                       "text/csv", icon=":material/table:", key="export_metrics", width="stretch")
+    try:
+        configs = export.config_files(summary.config)
+    except ConfigError as exc:
+        st.error(f"This run's settings do not validate, so they cannot be exported: {exc}")
+        configs = {}
+    for column, name in zip((c2, c3), export.CONFIG_FILES):
+        column.download_button(name, configs.get(name, b""), name, "application/json", icon=":material/settings:",
+                               key=f"export_{name}", disabled=name not in configs, width="stretch")
+    checkpoint = export.checkpoint_path(reader, run_id)
+    c4.download_button("Checkpoint (.pt)", (lambda: checkpoint.read_bytes()) if checkpoint else b"",
+                       export.checkpoint_file_name(run_id), "application/octet-stream", icon=":material/memory:",
+                       key="export_checkpoint", disabled=checkpoint is None, width="stretch",
+                       help=None if checkpoint else "A run writes its checkpoint when it ends.")
+    st.caption("Train the same run again: put both JSON files in one folder and run `python -m lfm train "
+               "--hyperparameters hyperparameters.json --training training.json`. The metrics open in pandas or "
+               "a spreadsheet; the checkpoint loads with `torch.load(path, weights_only=True)` and on **Explore**.")
+    st.markdown("**Charts as SVG** (for slides and papers; hover a chart for PNG, from Streamlit's chart toolbar)")
+    builders = svg_charts(view, smoothing)
+    if not SVG_EXPORT_AVAILABLE:
+        st.caption("SVG export needs the `vl-convert-python` package: `pip install vl-convert-python`.")
+    elif not builders:
+        st.caption("Charts appear after the first log step.")
+    else:
+        items = list(builders.items())
+        for start in range(0, len(items), 4):  # rows of four, like the buttons above
+            for column, (title, build) in zip(st.columns(4), items[start:start + 4]):
+                slug = title.lower().replace(" × ", "-x-").replace(" ", "-")
+                column.download_button(title, lambda build=build: svg_bytes(build()), f"{run_id}-{slug}.svg",
+                                       "image/svg+xml", icon=":material/image:", key=f"export_svg_{slug}",
+                                       width="stretch")
+
+
 st.dataframe(pd.DataFrame([row(r) for r in runs]), hide_index=True, width="stretch")
 labels = {r.run_id: run_label(r) for r in runs}
 run_id = st.selectbox("Show run", list(labels), format_func=labels.get, key="runs_page_run")
@@ -35,5 +105,7 @@ smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="runs_smoothing")
 view = run_view(run_id)
 view.refresh(reader, watcher)
 progress(view, summary.config, view.status.get("state", summary.state))
+with st.expander("Export: metrics, settings, checkpoint, charts as SVG", icon=":material/download:"):
+    export_section(reader, summary, view, smoothing)
 all_charts(view, smoothing)
 watch_for_new_runs(watcher)
