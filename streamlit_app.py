@@ -10,6 +10,8 @@ page = st.navigation(
     [
         st.Page("pages/train.py", title="Train & watch", icon=":material/monitoring:", default=True),
         st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/stacked_line_chart:"),
+        st.Page("pages/sweep.py", title="Sweep λ", icon=":material/tune:"),
         st.Page("pages/explore.py", title="Explore", icon=":material/troubleshoot:"),
     ]
 )

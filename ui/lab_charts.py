@@ -1,0 +1,277 @@
+"""Charts of the lambda lab (the Compare and Sweep pages): many runs at once, told apart by their λ.
+
+Pure functions, plain data in and an Altair chart out, following ui/charts.py's conventions and reusing
+its pieces: λ is coloured with charts.lambda_color_scale everywhere (grey at 0, blue below, red above,
+in λ units), curves are smoothed with its debiased EMA and thinned with its min/max downsample, and each
+run's expert × regime matrix is its regime_matrix_chart. Every chart has tooltips, fonts >= 13 px for a
+projector, at most ~3,000 data points and the SVG renderer. LAB_EXPLANATIONS holds a caption per chart.
+results_column_config dresses lfm.results' table for st.dataframe.
+"""
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from lfm.results import RESULT_COLUMNS
+from ui.charts import SERIES_COLORS, downsample, ema_smooth, lambda_color_scale, regime_matrix_chart
+
+MAX_POINTS = 2800     # data points per chart, as in ui.charts
+MIN_RUN_POINTS = 40   # never thin one run's curve below this many points, however many runs are shown
+FONT, TITLE_FONT = 14, 15
+SVG = {"embedOptions": {"renderer": "svg"}}  # usermeta: Streamlit switches to canvas above 2,000 marks
+GREY = "#444444"
+# d3 format of λ and balance: up to 3 significant digits (a sweep's grid is rounded to 3), no trailing
+# zeros. A bare "g" would let Vega pick the precision from the tick spacing and print 0.25 as "0.3".
+LAMBDA_FORMAT = ".3~g"
+
+METRIC_LABELS = {  # metrics.csv column -> axis title
+    "loss": "training loss (MSE)", "total_loss": "total loss (MSE + λ·H)", "val_loss": "validation loss",
+    "routing_entropy": "routing entropy (bits)", "load_entropy": "load entropy (bits)",
+    "specialisation": "specialisation (bits)", "mi_regime": "I(expert; regime) (bits)"}
+SPARSE_METRICS = ("val_loss",)  # logged once an epoch: drawn with points, never smoothed
+
+LAB_EXPLANATIONS = {
+    "compare_curves_chart": (
+        "One line per run, coloured by its λ: grey is λ = 0, red λ > 0 (sharper gates), blue λ < 0 "
+        "(spread-out gates); the deeper the colour, the larger |λ|. Lines that stay apart show λ changes "
+        "what the model learns; point at a line for its run, λ, balance and seed."),
+    "sweep_summary_chart": (
+        "The what-if answer: each dot is one finished run, placed at its λ; the line joins the mean of the "
+        "runs (the seeds) at each λ, so the dots around it show how much luck matters. Left: validation "
+        "loss, how well the model predicts held-out data. Right: routing entropy (how undecided each "
+        "sample's gate is) and specialisation (how much the input decides the expert), in bits. Sharper "
+        "gates (λ > 0) lower routing entropy; the question is what that costs or buys in loss."),
+    "matrix_small_multiples": (
+        "Each panel is one run's expert × regime matrix at the end of training, ordered by λ from left to "
+        "right: the average gate probability each regime (column) gives each expert (row). Specialised "
+        "experts show one bright cell per column in different rows; a single bright row is collapse onto "
+        "one expert; equal columns mean the gate ignores the regime."),
+}
+
+
+def _axis(title=None, **kw):
+    return alt.Axis(title=title, labelFontSize=FONT, titleFontSize=TITLE_FONT, **kw)
+
+
+def _legend(title=None, orient="top", **kw):
+    return alt.Legend(title=title, labelFontSize=FONT, titleFontSize=FONT, orient=orient, **kw)
+
+
+def _lambda_color(lambdas):
+    """λ in λ units on a gradient legend; the same λ has the same colour in every chart of a page."""
+    return alt.Color("lambda_entropy:Q", scale=lambda_color_scale(lambdas),
+                     legend=_legend("λ (lambda_entropy)", gradientLength=260, format=LAMBDA_FORMAT))
+
+
+def _message(text, height=120):
+    """A chart holding one line of text, for 'nothing to draw yet': pages can always draw the result."""
+    chart = alt.Chart(pd.DataFrame({"message": [text]})).mark_text(fontSize=16, color=GREY).encode(
+        text="message:N", tooltip=["message:N"])
+    return chart.properties(width="container", height=height, usermeta=SVG)
+
+
+# ---- curves of several runs ----------------------------------------------------------------------
+
+def compare_curves_chart(curves_long_df, metric, smoothing=0.6, height=340):
+    """One line per run of `metric` against step, coloured by the run's λ.
+
+    curves_long_df: lfm.results.curves(...): columns run_id, run, lambda_entropy, balance_coef, seed,
+    step and the metric columns. smoothing: TensorBoard's EMA weight in [0, 1) for dense metrics (the
+    raw values stay in the tooltip); val_loss, logged once an epoch, is drawn raw with a point each.
+    """
+    df = curves_long_df
+    if df is None or len(df) == 0 or metric not in df.columns or df[metric].isna().all():
+        return _message(f"no {METRIC_LABELS.get(metric, metric)} logged yet by the runs shown", height)
+    sparse = metric in SPARSE_METRICS
+    runs = df.groupby("run_id", sort=False)
+    budget = max(MIN_RUN_POINTS, MAX_POINTS // runs.ngroups)  # points per run
+    pieces = []
+    for _, run in runs:
+        run = run.loc[run[metric].notna(), ["run_id", "run", "lambda_entropy", "balance_coef", "seed", "step",
+                                            metric]]
+        run = run.rename(columns={metric: "raw"})
+        # smooth the full series first, then thin it: the EMA must see every logged value
+        run["value"] = run["raw"] if sparse or smoothing <= 0 else ema_smooth(run["raw"], smoothing).to_numpy()
+        pieces.append(downsample(run, max_points=budget))
+    lines = pd.concat(pieces, ignore_index=True)
+    # one hovered run is drawn on top in full; the others fade (names are fixed: a redraw keeps the spec)
+    hover = alt.selection_point(name="hover_run", fields=["run_id"], on="pointerover", nearest=True,
+                                clear="pointerout")
+    tooltip = [alt.Tooltip("run:N"), alt.Tooltip("lambda_entropy:Q", title="λ", format=LAMBDA_FORMAT),
+               alt.Tooltip("balance_coef:Q", title="balance", format=LAMBDA_FORMAT), alt.Tooltip("seed:Q"),
+               alt.Tooltip("step:Q", format=","), alt.Tooltip("raw:Q", title="value", format=".4f")]
+    if not sparse and smoothing > 0:
+        tooltip.append(alt.Tooltip("value:Q", title="smoothed", format=".4f"))
+    bits = "bits" in METRIC_LABELS.get(metric, "")
+    base = alt.Chart(lines).encode(
+        x=alt.X("step:Q", axis=_axis("training step"), scale=alt.Scale(zero=False, nice=False)),
+        y=alt.Y("value:Q", axis=_axis(METRIC_LABELS.get(metric, metric)), scale=alt.Scale(zero=bits)),
+        color=_lambda_color(lines["lambda_entropy"]),
+        detail="run_id:N",  # one line per run, even when two runs share a λ
+        opacity=alt.condition(hover, alt.value(1.0), alt.value(0.35)),
+        tooltip=tooltip)
+    chart = base.mark_line(strokeWidth=3).add_params(hover)
+    if sparse:  # a dot per logged value, on a colour scale of its own (the same colours) without a
+        # legend: sharing the line's would turn the λ gradient legend into sample dots
+        dots = base.mark_circle(size=70).encode(
+            color=alt.Color("lambda_entropy:Q", scale=lambda_color_scale(lines["lambda_entropy"]), legend=None))
+        chart = alt.layer(chart, dots).resolve_scale(color="independent")
+    return chart.properties(width="container", height=height, usermeta=SVG)
+
+
+# ---- the sweep's summary: final numbers against λ ------------------------------------------------
+
+SUMMARY_BITS = {"routing_entropy": "routing entropy", "specialisation": "specialisation"}  # column -> series
+
+
+LOG_SPAN = 8  # "auto" reads a grid as logarithmic when its nonzero |λ| span this factor, unevenly spaced
+
+
+def _lambda_scale(lambdas, x_scale):
+    """Linear, or symlog (linear near 0, logarithmic further out) for a grid spanning decades.
+
+    "auto" (the sweep's scale is not stored with its runs) picks symlog when the nonzero |λ| span a
+    factor of LOG_SPAN or more, unless they are evenly spaced, as a linear grid's are: -1..1 in 21
+    steps spans 0.1 to 1, a factor of 10, in equal steps."""
+    magnitudes = sorted({abs(v) for v in lambdas if v != 0})
+    if x_scale == "auto":
+        steps = np.diff(magnitudes)
+        even = len(steps) >= 2 and steps.max() <= 1.1 * steps.min()
+        wide = len(magnitudes) >= 2 and magnitudes[-1] / magnitudes[0] >= LOG_SPAN
+        x_scale = "symlog" if wide and not even else "linear"
+    if x_scale == "symlog":
+        return alt.Scale(type="symlog", constant=magnitudes[0] if magnitudes else 1.0, nice=False)
+    return alt.Scale(zero=False, nice=False, padding=20)
+
+
+def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
+    """λ (x) against final validation loss (left) and routing entropy + specialisation in bits (right).
+
+    table: lfm.results.results_table(...) of the sweep's runs; one dot per finished run, a line through
+    the mean at each λ (one line per balance_coef value when the sweep has several). x_scale: "linear",
+    "symlog", or "auto" (symlog for a grid that looks logarithmic, see _lambda_scale). Two panels of
+    panel_width px (a concatenation cannot stretch to its container) fit a wide page at 1,500 px.
+    """
+    if table is None or len(table) == 0:
+        return _message("no runs in this sweep yet")
+    done = table[(table["state"] == "finished") & table["val_loss"].notna()]
+    if done.empty:
+        return _message("points appear here as the sweep's runs finish")
+    runs = done[["run_id", "name", "lambda_entropy", "balance_coef", "seed", "val_loss", *SUMMARY_BITS,
+                 "num_experts"]].copy()
+    runs["seed"] = runs["seed"].astype(float)  # nullable Int64 -> plain numbers for the JSON spec
+    runs["num_experts"] = runs["num_experts"].astype(float)
+    runs["balance"] = [f"balance {b:g}" for b in runs["balance_coef"]]
+    means = (runs.groupby(["lambda_entropy", "balance"], as_index=False)
+             .agg(val_loss=("val_loss", "mean"), routing_entropy=("routing_entropy", "mean"),
+                  specialisation=("specialisation", "mean"), runs=("run_id", "size"))
+             .sort_values("lambda_entropy"))
+    lambdas = sorted(runs["lambda_entropy"].unique())
+    scale = _lambda_scale(lambdas, x_scale)
+    # tick marks at the grid's own λ values while there are few enough to read
+    x = alt.X("lambda_entropy:Q", scale=scale,
+              axis=_axis("λ (lambda_entropy)", values=lambdas if len(lambdas) <= 9 else alt.Undefined,
+                         format=LAMBDA_FORMAT, labelOverlap=True))
+    several_balances = runs["balance"].nunique() > 1
+    dash = (alt.StrokeDash("balance:N", legend=_legend("balance_coef")) if several_balances
+            else alt.value([1, 0]))
+    point_tooltip = [alt.Tooltip("name:N", title="run"),
+                     alt.Tooltip("lambda_entropy:Q", title="λ", format=LAMBDA_FORMAT),
+                     alt.Tooltip("balance_coef:Q", title="balance", format=LAMBDA_FORMAT), alt.Tooltip("seed:Q")]
+    mean_tooltip = [alt.Tooltip("lambda_entropy:Q", title="λ", format=LAMBDA_FORMAT), "balance:N",
+                    alt.Tooltip("runs:Q", title="runs averaged")]
+
+    # left: validation loss
+    loss_color = SERIES_COLORS["validation loss"]
+    loss_y = alt.Y("val_loss:Q", scale=alt.Scale(zero=False), axis=_axis("final validation loss"))
+    loss = alt.layer(
+        alt.Chart(means).mark_line(strokeWidth=3, color=loss_color).encode(
+            x=x, y=loss_y, strokeDash=dash,
+            tooltip=[*mean_tooltip, alt.Tooltip("val_loss:Q", title="mean validation loss", format=".4f")]),
+        alt.Chart(runs).mark_circle(size=130, opacity=0.85, color=loss_color, stroke="white",
+                                    strokeWidth=1).encode(
+            x=x, y=loss_y, tooltip=[*point_tooltip, alt.Tooltip("val_loss:Q", title="validation loss",
+                                                                format=".4f")]),
+    ).properties(title=alt.Title("Validation loss (lower is better)", fontSize=TITLE_FONT),
+                 width=panel_width, height=height)
+
+    # right: the two entropies, from the same run rows (folded: one row per run and series)
+    series = alt.Color("series:N", scale=alt.Scale(domain=list(SUMMARY_BITS.values()),
+                                                   range=[SERIES_COLORS[s] for s in SUMMARY_BITS.values()]),
+                       legend=_legend(None, symbolType="circle", symbolSize=200, orient="bottom"))
+    num_experts = runs["num_experts"].dropna().unique()
+    top = math.log2(num_experts[0]) if len(num_experts) == 1 and num_experts[0] > 1 else None
+    bits_scale = alt.Scale(domain=[0, top * 1.05], nice=False) if top else alt.Scale(zero=True)
+    bits_y = alt.Y("bits:Q", axis=_axis("bits"), scale=bits_scale)
+
+    def folded(chart):
+        return (chart.transform_fold(list(SUMMARY_BITS), as_=["column", "bits"])
+                .transform_calculate(series="datum.column == 'specialisation' ? 'specialisation' : "
+                                            "'routing entropy'"))
+
+    bit_layers = [
+        folded(alt.Chart(means).mark_line(strokeWidth=3)).encode(
+            x=x, y=bits_y, color=series, detail="balance:N", strokeDash=dash,
+            tooltip=[*mean_tooltip, "series:N", alt.Tooltip("bits:Q", title="mean (bits)", format=".3f")]),
+        folded(alt.Chart(runs).mark_circle(size=130, opacity=0.85, stroke="white", strokeWidth=1)).encode(
+            x=x, y=bits_y, color=series,
+            tooltip=[*point_tooltip, "series:N", alt.Tooltip("bits:Q", format=".3f")]),
+    ]
+    if top:  # the ceiling log2(E): every sample's gate spread evenly over all experts
+        ceiling = pd.DataFrame({"bits": [top], "label": [f"log2(E) = {top:.2f} bits (max)"]})
+        bit_layers.append(alt.Chart(ceiling).mark_rule(strokeDash=[8, 5], strokeWidth=2, color=GREY)
+                          .encode(y=alt.Y("bits:Q", scale=bits_scale), tooltip=["label:N"]))
+    bits = alt.layer(*bit_layers).properties(
+        title=alt.Title("Gate entropies at the end (bits)", fontSize=TITLE_FONT), width=panel_width, height=height)
+    return alt.hconcat(loss, bits, spacing=40).resolve_scale(color="independent").properties(usermeta=SVG)
+
+
+# ---- expert × regime matrices, side by side -------------------------------------------------------
+
+def matrix_small_multiples(matrices, lambdas, regime_names, labels=None, columns=None, total_width=1000):
+    """Each run's expert × regime matrix (charts.regime_matrix_chart) side by side, ordered by λ.
+
+    matrices: one (E, K) nested list per run (mean gate probability; each column sums to 1); lambdas:
+    each run's λ; regime_names: the K regime names; labels: a title per panel (default "λ = ...").
+    Wraps after `columns` panels; by default as many as fit in total_width px.
+    """
+    pairs = [(lam, k) for k, (lam, m) in enumerate(zip(lambdas, matrices)) if m is not None and np.size(m)]
+    if not pairs:
+        return _message("none of these runs has an expert × regime matrix (their data has no regime labels)")
+    panels = []
+    for lam, k in sorted(pairs, key=lambda pair: pair[0]):  # stable: equal λ keep the caller's order
+        num_experts, num_regimes = np.shape(matrices[k])
+        title = labels[k] if labels is not None else f"λ = {lam:g}"
+        panel = regime_matrix_chart(matrices[k], regime_names)
+        panel.usermeta = alt.Undefined  # the renderer option belongs on the top level only
+        width = max(150, 58 * num_regimes)  # 58 px: room for "0.25" at 16 px and "sawtooth" at 14 px
+        panels.append(panel.properties(title=alt.Title(title, fontSize=TITLE_FONT), width=width,
+                                       height=44 * num_experts))
+    if columns is None:  # each panel also carries its expert labels (~76 px) and the spacing (24 px)
+        columns = max(1, total_width // (width + 100))
+    # one colour legend for all: every panel maps probability 0..1 to the same colours
+    chart = alt.concat(*panels, columns=columns, spacing=24).resolve_scale(color="shared")
+    return chart.properties(usermeta=SVG)
+
+
+# ---- the results table ---------------------------------------------------------------------------
+
+RESULT_FORMATS = {"lambda_entropy": "%g", "balance_coef": "%g", "val_loss": "%.4f", "loss": "%.4f",
+                  "routing_entropy": "%.3f", "load_entropy": "%.3f", "specialisation": "%.3f",
+                  "mi_regime": "%.3f", "train_time_s": "%.1f"}
+
+
+def results_column_config():
+    """st.dataframe's column_config for lfm.results.results_table: each column's help, numbers formatted.
+
+    Builds Streamlit's config objects and draws nothing; streamlit is imported here only, so the chart
+    builders above stay usable without it (scripts, notebooks)."""
+    from streamlit import column_config
+
+    config = {name: column_config.Column(help=text) for name, text in RESULT_COLUMNS.items()}
+    config.update({name: column_config.NumberColumn(help=RESULT_COLUMNS[name], format=fmt)
+                   for name, fmt in RESULT_FORMATS.items()})
+    return config
