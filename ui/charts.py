@@ -22,6 +22,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from lfm import results as _results
+
 MAX_POINTS = 2800  # data points per chart, under the ~3,000 that keep a Vega-Lite chart snappy
 FONT, TITLE_FONT = 14, 15  # px; a projector needs >= 13
 MAX_EVENTS = 50  # lambda-change rules drawn per chart (the latest ones)
@@ -519,7 +521,9 @@ def _draw_gate_load(table, slot, *, num_experts, events):
         color=_probability_color("load", "mean gate probability"),
         tooltip=["steps:N", "expert:N", alt.Tooltip("load:Q", title="mean gate probability", format=".3f")])
     rules = _event_layers(table("events"), color="white")[:1] if events else []  # labels would cover cells
-    return _finish(alt.layer(heat, *rules), 44 * num_experts + 70)
+    # Streamlit fits legend and axes inside the height too: ~170 px of them, then >= 36 px per expert row
+    # so every expert's label fits (Vega drops labels that would overlap)
+    return _finish(alt.layer(heat, *rules), 36 * num_experts + 170)
 
 
 def _regime_name(label, regime_names):
@@ -621,12 +625,9 @@ def _shares(expert_load):
 
 
 def dead_experts(expert_load, threshold=None):
-    """Experts whose share of the load is under threshold (default 0.1 / E: 10% of the equal share)."""
-    shares = _shares(expert_load)
-    if len(shares) == 0:
-        return []
-    limit = 0.1 / len(shares) if threshold is None else threshold
-    return [e for e, s in enumerate(shares) if s < limit]
+    """Experts whose share of the load is under threshold (default 0.1 / E: 10% of the equal share).
+    The rule lives in lfm.results, so the charts, the Compare table and the CLI agree."""
+    return _results.dead_experts(expert_load, threshold)
 
 
 @_builder
@@ -639,7 +640,7 @@ def utilisation_chart(expert_load, dead_threshold=None):
     num_experts = len(shares)
     if num_experts == 0:
         return _message("no expert load logged yet")
-    limit = 0.1 / num_experts if dead_threshold is None else dead_threshold
+    limit = _results.DEAD_SHARE / num_experts if dead_threshold is None else dead_threshold
     dead = set(dead_experts(shares, limit))
     bars = pd.DataFrame({"expert": expert_names(num_experts), "share": shares,
                          "status": ["dead" if e in dead else "active" for e in range(num_experts)]})
