@@ -38,8 +38,8 @@ EXPLANATIONS = {  # a plain-language caption per chart, for students
     "prediction_chart": (
         "The window's true values (solid) and the model's prediction of each next step (dashed). At every "
         "position the model predicts the value one step later; only the last step (shaded) lies beyond the "
-        "input window, so that is the real forecast. The token mixing sees the whole window at once, so "
-        "the earlier predictions can use values that are still inside the input."),
+        "input window. Token mixing is causal, so each prediction uses only the steps up to its own "
+        "position; the one exception is the gate's summary, the mean of the whole window."),
     "interpolation_chart": (
         "We feed the model the blend (1 − t)·A + t·B of the two samples, for t from 0 (exactly A) to 1 "
         "(exactly B). The solid lines are each expert's gate probability along the way; the dashed line is "
