@@ -7,16 +7,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lfm.runs import RunReader
+from tiny import TINY_SETTINGS
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-TINY = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_samples": 64, "num_epochs": 1,
-        "batch_size": 16, "log_every": 1}
-
-
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("LFM_RUNS_DIR", str(tmp_path / "runs"))
-    return tmp_path / "runs"
+TINY = TINY_SETTINGS
 
 
 def app(page: str | None = None) -> AppTest:

@@ -13,16 +13,10 @@ from streamlit.testing.v1 import AppTest
 from lfm.config import RunConfig
 from lfm.experiment import execute, prepare_run
 from lfm.runs import RunReader
+from tiny import TINY_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_samples": 64, "num_epochs": 1,
-        "batch_size": 16, "log_every": 1}
-
-
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("LFM_RUNS_DIR", str(tmp_path / "runs"))
-    return tmp_path / "runs"
+TINY = TINY_SETTINGS
 
 
 def page(name: str) -> AppTest:

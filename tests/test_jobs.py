@@ -5,13 +5,12 @@ import time
 import pytest
 import torch
 
-from lfm.config import RunConfig
 from lfm.data import DataError
 from lfm.jobs import JobManager
 from lfm.runs import RunReader
+from tiny import TINY_CONFIG
 
-TINY = RunConfig().with_overrides({"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4,
-                                   "num_samples": 64, "num_epochs": 1, "batch_size": 16, "log_every": 1})
+TINY = TINY_CONFIG
 LONG = TINY.with_overrides({"num_epochs": 5000})
 
 

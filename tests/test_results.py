@@ -12,9 +12,9 @@ from lfm.results import RESULT_COLUMNS, curves, dead_experts, final_metrics, res
 from lfm.runs import RunReader, RunWriter
 from lfm.train import TrainResult
 from ui import charts
+from tiny import TINY_CONFIG
 
-TINY = RunConfig().with_overrides({"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4,
-                                   "num_samples": 64, "num_epochs": 2, "batch_size": 16, "log_every": 1})
+TINY = TINY_CONFIG.with_overrides({"num_epochs": 2})
 
 
 @pytest.mark.parametrize("load, dead", [

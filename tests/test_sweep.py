@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from lfm.config import ConfigError, RunConfig
+from lfm.config import ConfigError
 from lfm.jobs import JobManager
 from lfm.runs import RunReader
 from lfm.sweep import (MAX_SWEEP_RUNS, SweepSpec, lambda_grid, parse_values, plan_sweep, submit_sweep,
                        sweep_groups, sweep_progress)
+from tiny import TINY_CONFIG
 
-TINY = RunConfig().with_overrides({"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4,
-                                   "num_samples": 64, "num_epochs": 1, "batch_size": 16, "log_every": 1})
+TINY = TINY_CONFIG
 
 
 @pytest.mark.parametrize("args, expected", [
