@@ -2,69 +2,16 @@
 
 Streamlit draws Vega-Lite charts as SVG here (we ask for the SVG renderer), so the gate heatmap's cells
 are `g.mark-rect.role-mark path` elements we can count as training adds steps. A screenshot of the page
-is saved to test-artifacts/ for people to look at.
+is saved to test-artifacts/ for people to look at. The server and page are tests/conftest.py's fixtures.
 """
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
+from browser_support import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PRESET = "Specialise (lambda > 0 + balance)"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A real dashboard on a free port, writing runs under tmp_path; stopped after the test."""
-    port = free_port()
-    env = {**os.environ, "LFM_RUNS_DIR": str(tmp_path / "runs")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {proc.stdout.read()}")
-    yield url, tmp_path / "runs"
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-@pytest.fixture
-def page():
-    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install chromium (test.sh does it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser.new_page(viewport={"width": 1500, "height": 2600})
-        browser.close()
 
 
 def heatmap_cells(page) -> int:
@@ -75,17 +22,8 @@ def heatmap_cells(page) -> int:
     return charts.nth(2).locator("g.mark-rect.role-mark path").count()
 
 
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def test_preset_start_watch_pause_stop(server, page):
-    url, runs_dir = server
+def test_preset_start_watch_pause_stop(dashboard, browser_page):
+    (url, runs_dir), page = dashboard, browser_page
     # small model, long run: it must still be training when we pause and stop it
     page.goto(f"{url}/?num_epochs=500&num_samples=400&token_dim=16&channel_dim=16&expert_dim=16&adapt_dim=8")
     page.wait_for_selector('[data-testid="stSidebar"]', timeout=60_000)
@@ -94,20 +32,20 @@ def test_preset_start_watch_pause_stop(server, page):
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Preset").click()
     page.get_by_role("option", name=PRESET).click()
     lambda_box = page.locator('[data-testid="stSidebar"] input[aria-label="lambda_entropy"]')
-    wait_until(lambda: float(lambda_box.input_value()) == 0.3, 10, "the preset's lambda in the form")
+    wait_for(lambda: float(lambda_box.input_value()) == 0.3, 10, "the preset's lambda in the form")
 
     main = page.get_by_test_id("stMainBlockContainer")  # the page's own buttons, not Streamlit's header
 
     # 2. Start, then watch the gate heatmap gain cells while it trains
     main.get_by_role("button", name="Start").click()
-    wait_until(lambda: heatmap_cells(page) > 0, 30, "the first heatmap cells")
+    wait_for(lambda: heatmap_cells(page) > 0, 30, "the first heatmap cells")
     first = heatmap_cells(page)
-    wait_until(lambda: heatmap_cells(page) > first, 30, "the heatmap to grow")
+    wait_for(lambda: heatmap_cells(page) > first, 30, "the heatmap to grow")
     assert page.locator('[data-testid="stException"]').count() == 0
 
     # 3. Pause: the status says so and the heatmap stops growing
     main.get_by_role("button", name="Pause").click()
-    wait_until(lambda: main.get_by_role("button", name="Resume").count() > 0, 15, "the Resume button")
+    wait_for(lambda: main.get_by_role("button", name="Resume").count() > 0, 15, "the Resume button")
     assert "paused" in page.locator('[data-testid="stMarkdown"]').filter(has_text="Status").inner_text()
     time.sleep(2.5)
     paused_cells = heatmap_cells(page)
@@ -116,7 +54,7 @@ def test_preset_start_watch_pause_stop(server, page):
 
     # 4. Stop: the run ends as stopped, with its reason
     main.get_by_role("button", name="Stop").click()
-    wait_until(lambda: page.get_by_text("stopped by the user", exact=False).count() > 0, 30, "status 'stopped'")
+    wait_for(lambda: page.get_by_text("stopped by the user", exact=False).count() > 0, 30, "status 'stopped'")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "train_and_watch.png"), full_page=True)
     status = (next(runs_dir.glob("*/status.json"))).read_text()

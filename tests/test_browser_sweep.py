@@ -6,97 +6,23 @@ Launch. When the page says 3 of 3 runs are done, the summary chart (drawn as SVG
 in its left panel (validation loss) and one per run and series in its right panel (routing entropy and
 specialisation), at the grid's three λ values. A screenshot goes to test-artifacts/sweep.png.
 
-The server and browser fixtures are this file's own (tests/ is not a package, so test_browser.py's cannot
-be imported without a conftest).
+The dashboard server and browser page are the fixtures of tests/conftest.py.
 """
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from browser_support import wait_for
 from lfm.runs import RunReader
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "test-artifacts" / "sweep.png"
-CHROMIUM = "/usr/bin/chromium"
 TINY_URL = "token_dim=8&channel_dim=8&expert_dim=8&adapt_dim=4&num_samples=64&num_epochs=1&log_every=1"
 GRID = {"λ from": "-0.3", "λ to": "0.3", "Number of λ values": "3", "Seeds": "0"}
 LAMBDAS = [-0.3, 0.0, 0.3]
-
-
-def wait_for(predicate, timeout: float, what: str, every: float = 0.2):
-    """predicate()'s first truthy value within timeout seconds, else an AssertionError naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
-        time.sleep(every)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def dashboard(tmp_path):
-    """(base URL, runs folder) of a fresh dashboard process; its output is shown if it fails to start."""
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        port = probe.getsockname()[1]
-    runs_dir = tmp_path / "runs"
-    log = open(tmp_path / "streamlit.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless=true",
-         "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "LFM_RUNS_DIR": str(runs_dir), "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_for(lambda: proc.poll() is not None or _healthy(url), 60, "the streamlit server", every=0.3)
-            assert proc.poll() is None, "streamlit exited"
-        except AssertionError as exc:
-            log.seek(0)
-            pytest.fail(f"{exc}:\n{log.read()}")
-        yield url, runs_dir
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-@pytest.fixture
-def browser_page():
-    """A 1500 x 2400 page of headless Chromium (Debian's: test.sh installs it)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (test.sh does it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        try:
-            yield browser.new_page(viewport={"width": 1500, "height": 2400})
-        finally:
-            browser.close()
 
 
 def settled(page) -> bool:

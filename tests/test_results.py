@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 
-from lfm.config import RunConfig
 from lfm.experiment import execute, prepare_run
 from lfm.results import RESULT_COLUMNS, curves, dead_experts, final_metrics, results_table
 from lfm.runs import RunReader, RunWriter
