@@ -109,6 +109,21 @@ def _read_complete(path: Path, offset: int = 0) -> tuple[bytes, int]:
     return data[:end], offset + end
 
 
+def _newest_line(path: Path, offset: int, tail: int = 1 << 20) -> tuple[list[dict], int]:
+    """The newest complete JSON line written after offset (as a 0- or 1-item list), and the new offset.
+    Reads at most the file's last `tail` bytes unless a single line is longer than that."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return [], offset
+    start = max(offset, size - tail)
+    data, end = _read_complete(path, start)
+    if start > offset and data.count(b"\n") < 2:  # the tail may begin mid-line: need one whole line
+        data, end = _read_complete(path, offset)
+    lines = data.rstrip(b"\n").rsplit(b"\n", 1)
+    return _json_lines(lines[-1] + b"\n") if data else [], end
+
+
 def _last_line(path: Path) -> tuple[bytes, bool] | None:
     """(last complete line, whether it is also the file's first line), reading only the file's tail."""
     try:
@@ -451,17 +466,24 @@ class RunReader:
             header = f.readline().decode().strip().split(",")
         return {c: _parse_value(v) for c, v in zip(header, last[0].decode().split(","))}
 
-    def read_new(self, run_id: str) -> tuple[pd.DataFrame, list[dict]]:
-        """(metrics rows, gate snapshots) appended since this reader's last call for run_id."""
+    def read_new(self, run_id: str, *, gates: str = "all") -> tuple[pd.DataFrame, list[dict]]:
+        """(metrics rows, gate snapshots) appended since this reader's last call for run_id.
+
+        gates="last" returns at most the newest of the new snapshots and reads only the file's tail:
+        a live view needs just that, and a long run's gates.jsonl can hold tens of megabytes."""
         path = self.path(run_id)
         metrics_at, gates_at, header = self._offsets.get(run_id, (0, 0, None))
         data, metrics_at = _read_complete(path / "metrics.csv", metrics_at)
         if header is None and data:
             first, _, data = data.partition(b"\n")
             header = first.decode().split(",")
-        lines, gates_at = _read_complete(path / "gates.jsonl", gates_at)
+        if gates == "last":
+            snapshots, gates_at = _newest_line(path / "gates.jsonl", gates_at)
+        else:
+            lines, gates_at = _read_complete(path / "gates.jsonl", gates_at)
+            snapshots = _json_lines(lines)
         self._offsets[run_id] = (metrics_at, gates_at, header)
-        return _frame(data, header), _json_lines(lines)
+        return _frame(data, header), snapshots
 
     def reset(self, run_id: str | None = None) -> None:
         """Forget read_new positions (of one run, or all) so the next call starts from the top."""

@@ -339,3 +339,18 @@ def test_meta_labels_are_kept_apart_from_the_config(tmp_path):
     writer = RunWriter(tmp_path, config, name="a", meta={"group": "sweep-1"})
     summary = RunReader(tmp_path).summary(writer.run_id)
     assert summary.meta == {"group": "sweep-1"} and summary.config == config
+
+
+def test_read_new_can_return_only_the_newest_gate_snapshot(tmp_path):
+    writer = RunWriter(tmp_path, {"hyperparameters": {}, "training": {}})
+    writer.on_train_start({"num_experts": 2, "total_steps": 9})
+    reader = RunReader(tmp_path)
+    for step in (1, 2, 3):
+        writer.on_step_end({"step": step, "expert_load": [0.5, 0.5], "probe_gates": [[0.5, 0.5]]})
+    rows, gates = reader.read_new(writer.run_id, gates="last")
+    assert list(rows["step"]) == [1, 2, 3] and [g["step"] for g in gates] == [3]
+    rows, gates = reader.read_new(writer.run_id, gates="last")
+    assert rows.empty and gates == []  # nothing new
+    with open(writer.path / "gates.jsonl", "a") as f:
+        f.write('{"step": 4, "probe_ga')  # a snapshot still being written is not returned
+    assert reader.read_new(writer.run_id, gates="last")[1] == []

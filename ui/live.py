@@ -54,7 +54,7 @@ class RunView:
         self.status = reader.status(self.run_id)
         if self.info is None:
             self.info = reader.info(self.run_id)
-        rows, gates = reader.read_new(self.run_id)
+        rows, gates = reader.read_new(self.run_id, gates="last")
         if len(rows):
             self.metrics = rows if self.metrics.empty else pd.concat([self.metrics, rows], ignore_index=True)
         if gates:
