@@ -6,6 +6,8 @@ gives PNG only, so the SVG files are drawn on the server by ui.explore_charts.sv
 builds its file when pressed (a callable), so showing the page reads no checkpoint and draws no SVG.
 """
 
+import functools
+
 import pandas as pd
 import streamlit as st
 
@@ -13,7 +15,7 @@ from lfm import export
 from lfm.config import ConfigError
 from ui import charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
-from ui.live import all_charts, list_runs, progress, run_label, run_view, watch_for_new_runs
+from ui.live import LAYOUT, all_charts, chart_calls, list_runs, progress, run_label, run_view, watch_for_new_runs
 
 st.title("Runs")
 st.caption("Every run in the run store, newest first: dashboard runs, CLI runs and earlier sessions alike.")
@@ -38,25 +40,10 @@ def row(r) -> dict:
 
 def svg_charts(view, smoothing: float) -> dict:
     """Title -> zero-argument function drawing that chart as on this page (for the SVG downloads)."""
-    df, E, events = view.metrics, view.num_experts, view.events
-    gates, info = view.last_gates or {}, view.info or {}
-    probe, labels, regimes = gates.get("probe_gates"), info.get("probe_labels"), info.get("regime_names")
-    if df.empty or not E:
-        return {}
-    load = [float(df[f"load_{e}"].iloc[-1]) for e in range(E)]
-    builders = {
-        "Loss": lambda: charts.loss_chart(df, smoothing=smoothing, events=events),
-        "Gate entropies": lambda: charts.entropy_chart(df, E, smoothing=smoothing, events=events),
-        "Expert load": lambda: charts.gate_load_heatmap(df, E, events=events),
-    }
-    if probe:
-        builders["Probe batch"] = lambda: charts.probe_heatmap(probe, labels, regimes)
-    if gates.get("regime_matrix"):
-        builders["Expert × regime"] = lambda: charts.regime_matrix_chart(gates["regime_matrix"], regimes)
-    builders["Utilisation"] = lambda: charts.utilisation_chart(load)
-    if probe:
-        builders["Quadrant"] = lambda: charts.quadrant_chart(probe, labels, regimes)
-    return builders  # in the page's order
+    calls = chart_calls(view, smoothing)
+    return {calls[slot].title: functools.partial(getattr(charts, calls[slot].name), *calls[slot].args,
+                                                 **calls[slot].kwargs)
+            for row in LAYOUT for slot in row if slot in calls}  # in the page's order
 
 
 def export_section(reader, summary, view, smoothing: float) -> None:

@@ -131,4 +131,6 @@ def test_the_runs_page_offers_every_export(finished, monkeypatch):
     labels = [b.label for b in at.get("download_button")]
     assert labels[:4] == ["Metrics (CSV)", "hyperparameters.json", "training.json", "Checkpoint (.pt)"]
     if importlib.util.find_spec("vl_convert"):
-        assert {"Loss", "Gate entropies", "Expert load", "Probe batch", "Expert × regime"} <= set(labels[4:])
+        # one SVG per chart of the page, titled as on the page, in the page's order
+        assert labels[4:] == ["Loss", "Gate entropies", "Expert load over training", "Probe batch: each sample's gate",
+                              "Expert × regime", "Expert utilisation", "Entropy / varentropy quadrant"]

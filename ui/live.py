@@ -7,6 +7,7 @@ re-read happens only when a view first opens a run.
 
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -118,46 +119,57 @@ def _chart(name: str, *args, **kwargs) -> None:
     st.caption(charts.EXPLANATIONS[name])
 
 
-def all_charts(view: RunView, smoothing: float) -> None:
-    """Every live chart in a projector-friendly grid, each with its 'what am I looking at' text."""
+class ChartCall(NamedTuple):
+    title: str  # the subheader it is shown under
+    name: str  # the ui.charts builder (and EXPLANATIONS key)
+    args: tuple
+    kwargs: dict
+
+
+# Page layout: rows of chart slots; a row of two is drawn side by side.
+LAYOUT = (("loss", "entropy"), ("gate_load",), ("probe", "regime_matrix"), ("utilisation", "quadrant"))
+MISSING = {"regime_matrix": "This data set has no regime labels, so there is no expert × regime matrix."}
+
+
+def chart_calls(view: RunView, smoothing: float) -> dict[str, ChartCall]:
+    """Every chart the run's data allows, by slot: the one list both the live page and the SVG
+    downloads draw from."""
     df, E = view.metrics, view.num_experts
     if df.empty or not E:
+        return {}
+    info, gates, events = view.info or {}, view.last_gates or {}, view.events
+    probe, labels, regimes = gates.get("probe_gates"), info.get("probe_labels"), info.get("regime_names")
+    load = [float(df[f"load_{e}"].iloc[-1]) for e in range(E)]
+    calls = {
+        "loss": ChartCall("Loss", "loss_chart", (df,), dict(smoothing=smoothing, events=events)),
+        "entropy": ChartCall("Gate entropies", "entropy_chart", (df, E), dict(smoothing=smoothing, events=events)),
+        "gate_load": ChartCall("Expert load over training", "gate_load_heatmap", (df, E), dict(events=events)),
+        "utilisation": ChartCall("Expert utilisation", "utilisation_chart", (load,), {}),
+    }
+    if probe:
+        calls["probe"] = ChartCall("Probe batch: each sample's gate", "probe_heatmap", (probe, labels, regimes), {})
+        calls["quadrant"] = ChartCall("Entropy / varentropy quadrant", "quadrant_chart", (probe, labels, regimes), {})
+    if gates.get("regime_matrix"):
+        calls["regime_matrix"] = ChartCall("Expert × regime", "regime_matrix_chart",
+                                           (gates["regime_matrix"], regimes), {})
+    return calls
+
+
+def all_charts(view: RunView, smoothing: float) -> None:
+    """Every live chart in a projector-friendly grid, each with its 'what am I looking at' text."""
+    calls = chart_calls(view, smoothing)
+    if not calls:
         st.info("Charts appear after the first log step.")
         return
-    info = view.info or {}
-    events = view.events
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Loss")
-        _chart("loss_chart", df, smoothing=smoothing, events=events)
-    with right:
-        st.subheader("Gate entropies")
-        _chart("entropy_chart", df, E, smoothing=smoothing, events=events)
-    st.subheader("Expert load over training")
-    _chart("gate_load_heatmap", df, E, events=events)
-    gates = view.last_gates or {}
-    probe = gates.get("probe_gates")
-    labels, regimes = info.get("probe_labels"), info.get("regime_names")
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Probe batch: each sample's gate")
-        if probe:
-            _chart("probe_heatmap", probe, labels, regimes)
-    with right:
-        st.subheader("Expert × regime")
-        if gates.get("regime_matrix"):
-            _chart("regime_matrix_chart", gates["regime_matrix"], regimes)
-        else:
-            st.caption("This data set has no regime labels, so there is no expert × regime matrix.")
-    left, right = st.columns(2)
-    load = [float(df[f"load_{e}"].iloc[-1]) for e in range(E)]
-    with left:
-        st.subheader("Expert utilisation")
-        _chart("utilisation_chart", load)
-    with right:
-        st.subheader("Entropy / varentropy quadrant")
-        if probe:
-            _chart("quadrant_chart", probe, labels, regimes)
+    for row in LAYOUT:
+        for slot, column in zip(row, st.columns(2) if len(row) == 2 else [st.container()]):
+            with column:
+                call = calls.get(slot)
+                if call is not None:
+                    st.subheader(call.title)
+                    _chart(call.name, *call.args, **call.kwargs)
+                elif slot in MISSING:
+                    st.caption(MISSING[slot])
 
 
 def list_runs(reader: RunReader, watcher: RunWatcher) -> list:
