@@ -5,8 +5,11 @@ are `g.mark-rect.role-mark path` elements we can count as training adds steps. A
 is saved to test-artifacts/ for people to look at. The server and page are tests/conftest.py's fixtures.
 """
 
+import json
 import time
 from pathlib import Path
+
+import pytest
 
 from browser_support import wait_for
 
@@ -59,3 +62,21 @@ def test_preset_start_watch_pause_stop(dashboard, browser_page):
     page.screenshot(path=str(ARTIFACTS / "train_and_watch.png"), full_page=True)
     status = (next(runs_dir.glob("*/status.json"))).read_text()
     assert '"state": "stopped"' in status
+
+
+@pytest.fixture
+def short_orphan_grace(monkeypatch):
+    """The dashboard under test stops unwatched runs 2 s after the last tab closes (30 s by default)."""
+    monkeypatch.setenv("LFM_ORPHAN_GRACE_S", "2")
+
+
+def test_closing_every_tab_stops_the_run(short_orphan_grace, dashboard, browser_page):
+    (url, runs_dir), page = dashboard, browser_page
+    page.goto(f"{url}/?num_epochs=500&token_dim=8&channel_dim=8&expert_dim=8&adapt_dim=4")
+    page.wait_for_selector('[data-testid="stSidebar"]', timeout=60_000)
+    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Start").click()
+    status = lambda: json.loads(next(runs_dir.glob("*/status.json")).read_text())  # noqa: E731
+    wait_for(lambda: list(runs_dir.glob("*/status.json")) and status()["state"] == "running", 30, "the run")
+    page.close()  # the only tab
+    wait_for(lambda: status()["state"] != "running", 60, "the unwatched run to stop")
+    assert status()["state"] == "stopped" and "no browser tab open" in status()["reason"]
