@@ -17,7 +17,7 @@ from lfm.results import results_table
 from lfm.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse_values, plan_sweep,
                        submit_sweep, sweep_groups, sweep_progress)
 from ui import lab_charts, state
-from ui.live import list_runs, watch_for_new_runs
+from ui.live import forget_run_list, list_runs, watch_for_new_runs
 from ui.settings import render_settings
 
 LATEST = "(the newest sweep)"
@@ -85,6 +85,7 @@ if b1.button("Launch", icon=":material/rocket_launch:", type="primary", disabled
     try:
         group = submit_sweep(manager, settings.config, spec, keep_alive=keep_alive)
         st.session_state[SHOWN] = group
+        forget_run_list()  # the first runs' folders exist now: list them at once
         st.toast(f"Sweep {group}: {spec.num_runs} runs queued")
     except (DataError, ValueError) as exc:
         st.error(f"Not launched: {exc}")

@@ -4,7 +4,8 @@ import streamlit as st
 
 from lfm.data import DataError
 from ui import state
-from ui.live import LIVE_STATES, all_charts, list_runs, progress, run_label, run_view, watch_for_new_runs
+from ui.live import (LIVE_STATES, all_charts, forget_run_list, list_runs, progress, run_label, run_view,
+                     watch_for_new_runs)
 from ui.settings import render_settings
 
 FOLLOW = "Follow the newest run"
@@ -24,7 +25,7 @@ if left.button("Start", icon=":material/play_arrow:", type="primary", disabled=s
     try:
         job = manager.submit(settings.config, name=settings.name or None, keep_alive=keep_alive)
         st.session_state["watch"] = FOLLOW
-        st.session_state["_last_job"] = job.job_id
+        forget_run_list()  # its folder exists now: list it at once rather than at the watcher's next event
     except (DataError, ValueError) as exc:
         st.error(f"Not started: {exc}")
 if settings.config is None:

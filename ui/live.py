@@ -182,6 +182,11 @@ def list_runs(reader: RunReader, watcher: RunWatcher) -> list:
     return cache[1]
 
 
+def forget_run_list() -> None:
+    """Make the next list_runs read the store again (e.g. right after starting a run here)."""
+    st.session_state.pop("_run_list", None)
+
+
 def run_label(summary) -> str:
     """One line per run for pickers: name or id, state, lambda and balance."""
     hp = summary.config.get("hyperparameters", {})
