@@ -77,7 +77,9 @@ class JobManager:
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._sessions: set[str] = set()
-        self._unwatched_since: float | None = time.time()
+        # when the last session detached; None while one is attached, and before any ever was, so a
+        # script driving the manager without sessions is never stopped for having none
+        self._unwatched_since: float | None = None
         self._closed = threading.Event()
         threading.Thread(target=self._watch_orphans, name="lfm-orphan-watch", daemon=True).start()
         threading.Thread(target=_warm_up, name="lfm-warm-up", daemon=True).start()

@@ -88,3 +88,15 @@ def test_threads_are_rebalanced_so_runs_do_not_oversubscribe(tmp_path):
     finally:
         m.close()
         torch.set_num_threads(1)
+
+
+def test_a_manager_that_never_had_a_session_does_not_stop_its_runs(tmp_path):
+    m = JobManager(tmp_path, max_concurrent=1, orphan_grace_s=0.2)  # e.g. a script or a benchmark
+    try:
+        job = m.submit(LONG)
+        time.sleep(1.5)
+        assert job.state == "running"
+        m.stop(job)
+        m.wait(job, 30)
+    finally:
+        m.close()
