@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from lfm.data import DataError
+from lfm.data import RANDOM_NOTE, DataError
 from ui import state
 from ui.live import (LIVE_STATES, all_charts, forget_run_list, list_runs, progress, run_label, run_view,
                      watch_for_new_runs)
@@ -67,7 +67,8 @@ else:
         manager.stop(job)
         st.rerun()
     hp = summary.config.get("hyperparameters", {})
-    new_lambda = c4.number_input("λ while training", value=float(hp.get("lambda_entropy", 0.0)), step=0.05,
+    current = (summary.last_metrics or {}).get("lambda_entropy", hp.get("lambda_entropy", 0.0))  # after changes
+    new_lambda = c4.number_input("λ while training", value=float(current), step=0.05,
                                  format="%.3f", key=f"live_lambda_{run_id}", disabled=not job.active,
                                  help="Changes lambda_entropy from the next step on, without a restart; "
                                       "the charts mark the change.")
@@ -78,6 +79,8 @@ else:
         else:
             st.error(f"lambda_entropy = {new_lambda:g} is out of range: allowed -10 to 10")
 
+if summary.config.get("training", {}).get("dataset") == "random":
+    st.info(RANDOM_NOTE)  # the seed's dummy data: a flat loss here is the right answer, not a bug
 s1, s2 = st.columns(2)
 smoothing = s1.slider("Smoothing (debiased EMA, as TensorBoard)", 0.0, 0.99, 0.6, 0.01, key="smoothing")
 refresh_s = s2.slider("Refresh every (s)", 0.5, 10.0, 1.0, 0.5, key="refresh_s")

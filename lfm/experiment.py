@@ -18,7 +18,7 @@ from .config import RunConfig
 from .data import DataBundle, load_data
 from .model import LFModel, build_model
 from .runs import RunWriter
-from .train import TrainingControl, TrainResult, resolve_device, train_model
+from .train import SEED_LOCK, TrainingControl, TrainResult, resolve_device, train_model
 
 
 @dataclass
@@ -42,8 +42,9 @@ def prepare_run(
     """Load data and build the model; raises DataError / ValueError for bad input, writes nothing."""
     resolve_device(cfg.training.device)  # an absent device is a bad setting, refused up front
     data = load_data(cfg.training, cfg.model.token_dim)
-    torch.manual_seed(cfg.training.seed)  # the same seed gives the same initial weights
-    model = build_model(cfg, data.num_features)
+    with SEED_LOCK:  # torch's generator is process-wide: a run starting in another thread must not reseed
+        torch.manual_seed(cfg.training.seed)  # it between these two lines (same seed, same initial weights)
+        model = build_model(cfg, data.num_features)
     return PreparedRun(cfg, data, model, Path(runs_dir), name, dict(meta or {}))
 
 

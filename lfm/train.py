@@ -19,6 +19,11 @@ import torch
 from .entropy import compute_entropy, mutual_information, regime_matrix, regularised_loss, varentropy
 
 
+# Held while seeding torch's process-wide generator and drawing from it (model initialisation), so runs
+# starting in several threads at once (the dashboard's queue) each get exactly their own seed's weights.
+SEED_LOCK = threading.Lock()
+
+
 @dataclass
 class TrainResult:
     status: str  # "finished" | "stopped" | "diverged" | "failed"
@@ -236,7 +241,8 @@ def train_model(
     control = control or TrainingControl()
     cbs = _Callbacks(callbacks)
     if seed is not None:
-        torch.manual_seed(seed)
+        with SEED_LOCK:
+            torch.manual_seed(seed)
     dev = resolve_device(device)
     model.to(dev).train()
     # The fused Adam kernel (one pass over all parameters) takes ~25% off a default CPU step, measured.

@@ -100,3 +100,18 @@ def test_a_manager_that_never_had_a_session_does_not_stop_its_runs(tmp_path):
         m.wait(job, 30)
     finally:
         m.close()
+
+
+def test_runs_started_together_get_their_own_seeds_weights(tmp_path):
+    """Two runs of the same seed, trained concurrently, end identical (the generator is process-wide)."""
+    m = JobManager(tmp_path, max_concurrent=2)
+    try:
+        cfg = TINY.with_overrides({"num_epochs": 3})
+        jobs = [m.submit(cfg), m.submit(cfg.with_overrides({"seed": 1})), m.submit(cfg)]
+        for j in jobs:
+            m.wait(j, 60)
+        losses = [j.result.last_record["val_loss"] for j in jobs]
+        assert losses[0] == losses[2] and losses[0] != losses[1]
+    finally:
+        m.close()
+        torch.set_num_threads(1)

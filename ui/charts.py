@@ -134,8 +134,8 @@ def _expert_axis(num_experts, title="expert", **kw):
     return _axis(title, labelColor=expert_label_color(num_experts), labelFontWeight="bold", labelAngle=0, **kw)
 
 
-def _legend(title=None, **kw):
-    return alt.Legend(title=title, labelFontSize=FONT, titleFontSize=FONT, orient="top", **kw)
+def _legend(title=None, orient="top", **kw):
+    return alt.Legend(title=title, labelFontSize=FONT, titleFontSize=FONT, orient=orient, **kw)
 
 
 def _series_legend():  # solid strokes: the faint raw lines must not wash out the legend
@@ -581,7 +581,9 @@ def _draw_probe(table, slot, *, num_experts, regimes, height):
                  alt.Tooltip("probability:Q", title="gate probability", format=".3f")])]
     if grouped:
         layers.append(alt.Chart(table("band")).mark_rect().encode(
-            x=x, y=y, color=alt.Color("regime:N", scale=regime_color_scale(regimes), legend=_legend("regime")),
+            x=x, y=y, color=alt.Color("regime:N", scale=regime_color_scale(regimes),
+                                      # below the chart: beside the probability legend it ran off a half-width column
+                                      legend=_legend("regime", orient="bottom")),
             tooltip=["sample:Q", "regime:N"]))
         layers.append(alt.Chart(table("band_labels")).mark_text(fontSize=FONT, fontWeight="bold", color="#222222")
                       .encode(x=x, y=y, text="regime:N", tooltip=["regime:N"]))

@@ -29,6 +29,7 @@ STATE_BADGES = {
     "interrupted": (":material/warning:", "interrupted"),
 }
 LIVE_STATES = ("queued", "running", "paused")
+RATE_WINDOW = 5  # log intervals the shown samples/s is the median of
 FORCED_REFRESH_S = 5.0  # re-check a run even without a file event (e.g. a folder on a network share)
 
 
@@ -89,12 +90,13 @@ def progress(view: RunView, config: dict, state: str) -> None:
     step = int(last["step"]) if last is not None else 0
     epochs = config.get("training", {}).get("num_epochs")
     if last is not None and total:
-        batch = config.get("training", {}).get("batch_size") or 1
-        rate = float(last["samples_per_s"] or 0)
-        left = (total - step) * batch / rate if rate > 0 and state in ("running",) else None
-        eta = f" · about {left:,.0f} s left" if left is not None else ""
-        text = (f"step {step:,} / {total:,} · epoch {int(last['epoch']) + 1} / {epochs} · "
-                f"{rate:,.0f} samples/s{eta}")
+        text = f"step {step:,} / {total:,} · epoch {int(last['epoch']) + 1} / {epochs}"
+        if state == "running":  # a rate and a time left only mean something while it trains
+            batch = config.get("training", {}).get("batch_size") or 1
+            # median of the last few log intervals: one interval's rate jumps with whatever else ran
+            rate = float(view.metrics["samples_per_s"].tail(RATE_WINDOW).median() or 0)
+            left = (total - step) * batch / rate if rate > 0 else None
+            text += f" · {rate:,.0f} samples/s" + (f" · about {left:,.0f} s left" if left is not None else "")
         st.progress(min(step / total, 1.0), text=text)
     else:
         st.progress(0.0, text="waiting for the first log step…")
