@@ -93,6 +93,9 @@ def test_preset_fills_in_its_settings(app):
     assert "load-balance term" in app.caption[0].value  # the preset's description
     # Values set from code are written to the URL by Streamlit itself (user edits by the browser).
     assert app.query_params["lambda_entropy"] == "0.3"
+    assert "Changed since" not in app.caption[0].value
+    app.number_input(key="lambda_entropy").set_value(0.2).run()  # the user edits it afterwards
+    assert "Changed since you chose it: lambda_entropy = 0.2" in app.caption[0].value
 
 
 def test_url_opens_with_its_settings(app):

@@ -25,7 +25,8 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from lfm.config import (FIELDS, GROUPS, PARAMETER_BUDGET, ConfigError, Field, RunConfig,
-                        check_value, estimate_parameters, field_by_name, load_presets, parse_value)
+                        check_value, estimate_parameters, field_by_name, format_value, load_presets,
+                        parse_value)
 from lfm.data import DATASET_NOTES, DataError, load_csv
 from lfm.train import available_devices
 from ui.state import runs_dir
@@ -195,7 +196,8 @@ def render_settings(container=None) -> Settings:
     preset = box.selectbox("Preset", options[PRESET_KEY], key=PRESET_KEY, on_change=_apply_preset,
                            args=(presets,), bind="query-params",
                            help="Fills in the regularisation settings of a classroom experiment.")
-    box.caption(presets[preset].description)
+    description = box.empty()  # filled below, once the widgets say whether the preset was edited
+    problems = box.container()  # errors go here, near the top where they are seen (always present: no shift)
 
     values, errors = {}, []
     for title, (names, expanded) in SECTIONS.items():
@@ -235,6 +237,10 @@ def render_settings(container=None) -> Settings:
         box.caption(f"Model size: about {params:,} parameters{over}")
     except (TypeError, ValueError, OverflowError):
         pass
+    edited = [f"{k} = {format_value(k, values[k])}" for k, v in presets[preset].overrides.items()
+              if k in values and values[k] != v]
+    description.caption(presets[preset].description
+                        + (f" *Changed since you chose it: {', '.join(edited)}.*" if edited else ""))
     for message in errors:
-        box.error(message)
+        problems.error(message)
     return Settings(config=config, errors=errors, name=name, preset=preset)
