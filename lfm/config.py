@@ -138,6 +138,8 @@ _JSON_TYPES = {bool: "true/false", str: "text", list: "a list", dict: "an object
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.10g}"  # 99, not 99.0: a number typed into the form reads as typed
     try:
         return json.dumps(value)  # JSON spelling: null, true, "text", NaN
     except (TypeError, ValueError):

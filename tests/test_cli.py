@@ -148,7 +148,7 @@ BAD_INPUTS = {  # case: (files to write, argv after "train", substrings the mess
     "--set bad value": (None, ["--set", "num_epochs=abc"],
                         ['--set num_epochs=abc: num_epochs = "abc" is not a number']),
     "--set out of range": (None, ["--set", "learning_rate=0"],
-                           ["--set learning_rate=0: learning_rate = 0.0 is out of range: allowed "
+                           ["--set learning_rate=0: learning_rate = 0 is out of range: allowed "
                             "numbers above 0 up to 1"]),
     "--set breaks a combination": (None, ["--set", "token_dim=8"],
                                    ["channel_dim = 64 must equal token_dim = 8",
