@@ -374,7 +374,7 @@ def _line_layers(lines, series_scale, y_title, y_scale, smoothed):
     """Faint raw lines, thick smoothed lines (or thick raw lines without smoothing), and a hover rule
     showing the nearest step's values. lines: the _long_series table."""
     base = alt.Chart(lines).encode(
-        x=alt.X("step:Q", axis=_axis("training step"), scale=alt.Scale(zero=False, nice=False)),
+        x=alt.X("step:Q", axis=_axis("training step", tickMinStep=1, format=",d"), scale=alt.Scale(zero=False, nice=False)),
         color=alt.Color("series:N", scale=series_scale, legend=_series_legend()))
     tooltip = ["series:N", alt.Tooltip("step:Q", format=","), alt.Tooltip("raw:Q", format=".4f", title="value")]
     if smoothed:
@@ -515,7 +515,7 @@ def gate_load_heatmap(df, num_experts, max_columns=300, events=None):
 
 def _draw_gate_load(table, slot, *, num_experts, events):
     heat = alt.Chart(table("cells")).mark_rect().encode(
-        x=alt.X("step_start:Q", axis=_axis("training step"), scale=alt.Scale(zero=False, nice=False)),
+        x=alt.X("step_start:Q", axis=_axis("training step", tickMinStep=1, format=",d"), scale=alt.Scale(zero=False, nice=False)),
         x2="step_end:Q",
         y=alt.Y("expert:N", sort=expert_names(num_experts), axis=_expert_axis(num_experts, title=None)),
         color=_probability_color("load", "mean gate probability"),

@@ -107,7 +107,7 @@ def compare_curves_chart(curves_long_df, metric, smoothing=0.6, height=340):
         tooltip.append(alt.Tooltip("value:Q", title="smoothed", format=".4f"))
     bits = "bits" in METRIC_LABELS.get(metric, "")
     base = alt.Chart(lines).encode(
-        x=alt.X("step:Q", axis=_axis("training step"), scale=alt.Scale(zero=False, nice=False)),
+        x=alt.X("step:Q", axis=_axis("training step", tickMinStep=1, format=",d"), scale=alt.Scale(zero=False, nice=False)),
         y=alt.Y("value:Q", axis=_axis(METRIC_LABELS.get(metric, metric)), scale=alt.Scale(zero=bits)),
         color=_lambda_color(lines["lambda_entropy"]),
         detail="run_id:N",  # one line per run, even when two runs share a λ
