@@ -49,7 +49,9 @@ _sync = getattr(os, "fdatasync", os.fsync)  # an append needs data + size on dis
 def slugify(name: str | None, max_len: int = 40) -> str:
     """Lower-case [a-z0-9-] slug of a user-given run name; "run" when nothing usable is left."""
     ascii_name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:max_len].strip("-")
+    # a minus sign of a number becomes "m" ("lambda=-0.5" -> "lambda-m0-5"), else it would vanish as a separator
+    ascii_name = re.sub(r"(?<![a-z0-9])-(?=[0-9])", "m", ascii_name.lower())
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")[:max_len].strip("-")
     return slug or "run"
 
 

@@ -352,3 +352,11 @@ def test_read_new_can_return_only_the_newest_gate_snapshot(tmp_path):
     with open(writer.path / "gates.jsonl", "a") as f:
         f.write('{"step": 4, "probe_ga')  # a snapshot still being written is not returned
     assert reader.read_new(writer.run_id, gates="last")[1] == []
+
+
+def test_slugs_keep_the_sign_of_numbers():
+    from lfm.runs import slugify
+
+    assert slugify("sweep-1a2b λ=-0.5 b=0 seed=1") == "sweep-1a2b-m0-5-b-0-seed-1"
+    assert slugify("sweep-1a2b λ=0.5 b=0 seed=1") == "sweep-1a2b-0-5-b-0-seed-1"
+    assert slugify("run-2") == "run-2"  # a hyphen between words stays a separator
