@@ -538,14 +538,21 @@ def _regime_domain(labels, regime_names):
     return names + sorted({_regime_name(int(l), regime_names) for l in labels} - set(names))
 
 
+def _probe(probe_gates, probe_labels):
+    """A probe snapshot as a (P, E) array (None when there is none yet), and whether its labels fit it."""
+    gates = np.asarray(probe_gates if probe_gates is not None else [], dtype=float)
+    if gates.ndim != 2 or gates.size == 0:
+        return None, False
+    return gates, probe_labels is not None and len(probe_labels) == len(gates)
+
+
 @_builder
 def probe_heatmap(probe_gates, probe_labels=None, regime_names=None):
     """Probe sample (y, grouped by regime) x expert (x) heatmap of gate probability, with a regime band."""
-    gates = np.asarray(probe_gates if probe_gates is not None else [], dtype=float)
-    if gates.ndim != 2 or gates.size == 0:
+    gates, grouped = _probe(probe_gates, probe_labels)
+    if gates is None:
         return _message("no gate snapshot yet")
     num_samples, num_experts = gates.shape  # (P, E)
-    grouped = probe_labels is not None and len(probe_labels) == num_samples
     labels = np.asarray(probe_labels, dtype=int) if grouped else np.zeros(num_samples, dtype=int)
     order = np.argsort(labels, kind="stable")  # samples grouped by regime, original order within
     keep = MAX_POINTS // (num_experts + 1)
@@ -720,14 +727,13 @@ QUADRANT_LABELS = {  # (high entropy?, high varentropy?) -> name, after entropix
 @_builder
 def quadrant_chart(probe_gates, probe_labels=None, regime_names=None):
     """Entropy (x, bits) vs varentropy (y, bits²) of each probe sample's gate, with the four quadrants."""
-    gates = np.asarray(probe_gates if probe_gates is not None else [], dtype=float)
-    if gates.ndim != 2 or gates.size == 0:
+    gates, grouped = _probe(probe_gates, probe_labels)
+    if gates is None:
         return _message("no gate snapshot yet")
     num_samples, num_experts = gates.shape  # (P, E)
     idx = np.arange(num_samples)
     if num_samples > MAX_POINTS:
         idx = np.linspace(0, num_samples - 1, MAX_POINTS).round().astype(int)
-    grouped = probe_labels is not None and len(probe_labels) == num_samples
     points = pd.DataFrame({"sample": idx, "entropy": gate_entropy_bits(gates[idx]),
                            "varentropy": gate_varentropy_bits(gates[idx]),
                            "top expert": [f"expert {e}" for e in gates[idx].argmax(axis=1)],
