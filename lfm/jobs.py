@@ -44,14 +44,6 @@ class Job:
         return self.run.run_id
 
     @property
-    def config(self) -> RunConfig:
-        return self.run.config
-
-    @property
-    def name(self) -> str | None:
-        return self.run.name
-
-    @property
     def state(self) -> str:
         if self.state_ == "running" and self.control.paused:
             return "paused"
@@ -151,10 +143,6 @@ class JobManager:
             self._sessions.discard(session_id)
             if not self._sessions and self._unwatched_since is None:
                 self._unwatched_since = time.time()
-
-    @property
-    def session_count(self) -> int:
-        return len(self._sessions)
 
     def _watch_orphans(self) -> None:
         while not self._closed.wait(1.0):
