@@ -31,6 +31,15 @@ def set_settings(at: AppTest, values: dict) -> None:
     at.run()
 
 
+def start_long_run(runs_dir: Path) -> AppTest:
+    """The Train page after pressing Start on a tiny run long enough to still be training when steered."""
+    at = app()
+    set_settings(at, {**TINY, "num_epochs": 2000})
+    button(at, "Start").click().run()
+    wait_for_runs(runs_dir, ("running",))
+    return at
+
+
 def wait_for_runs(runs_dir: Path, states: tuple[str, ...], count: int = 1, timeout: float = 60.0) -> list:
     reader = RunReader(runs_dir)
     deadline = time.time() + timeout
@@ -75,10 +84,7 @@ def test_start_creates_a_run_whose_charts_appear(runs_dir):
 
 
 def test_stop_ends_a_running_run(runs_dir):
-    at = app()
-    set_settings(at, {**TINY, "num_epochs": 2000})
-    button(at, "Start").click().run()
-    wait_for_runs(runs_dir, ("running",))
+    at = start_long_run(runs_dir)
     at.run()
     button(at, "Stop").click().run()
     assert not at.exception
@@ -87,10 +93,7 @@ def test_stop_ends_a_running_run(runs_dir):
 
 
 def test_pause_and_resume(runs_dir):
-    at = app()
-    set_settings(at, {**TINY, "num_epochs": 2000})
-    button(at, "Start").click().run()
-    wait_for_runs(runs_dir, ("running",))
+    at = start_long_run(runs_dir)
     at.run()
     button(at, "Pause").click().run()
     assert any(b.label == "Resume" for b in at.button)
@@ -133,10 +136,7 @@ def test_a_run_started_from_the_cli_shows_up_read_only(runs_dir):
 
 
 def test_a_second_tab_sees_and_controls_the_same_run(runs_dir):
-    first = app()
-    set_settings(first, {**TINY, "num_epochs": 2000})
-    button(first, "Start").click().run()
-    wait_for_runs(runs_dir, ("running",))
+    first = start_long_run(runs_dir)
     second = app()  # another browser tab: a new session of the same server process
     assert any("running" in m.value for m in second.markdown)
     button(second, "Stop").click().run()
