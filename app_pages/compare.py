@@ -3,7 +3,7 @@
 1. filters in the sidebar (data set, status, λ range, sweep) narrow the store; the multiselect picks
    the runs (by default the newest sweep, or else the newest few finished runs);
 2. their loss and entropy curves overlaid, one line per run coloured by λ;
-3. their final numbers (lfm.results) as a sortable table and a CSV download;
+3. their final numbers (lfm.store.results) as a sortable table and a CSV download;
 4. their expert × regime matrices side by side, ordered by λ.
 Redrawn every few seconds while any run shown is still training.
 """
@@ -11,9 +11,9 @@ Redrawn every few seconds while any run shown is still training.
 import pandas as pd
 import streamlit as st
 
-from lfm.results import curves, results_table
-from lfm.runs import RunReader
-from lfm.sweep import sweep_groups
+from lfm.store.results import curves, results_table
+from lfm.store import RunReader
+from lfm.lab.sweep import sweep_groups
 from ui import lab_charts, state
 from ui.live import LIVE_STATES, list_runs, watch_for_new_runs
 
@@ -114,7 +114,7 @@ smoothing = c3.slider("Smoothing (debiased EMA, as TensorBoard)", 0.0, 0.99, 0.6
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def load_curves(runs_dir: str, run_ids: tuple, labels: tuple, stamps: tuple) -> pd.DataFrame:
-    """lfm.results.curves, read again only when a metrics file changed (stamps: their sizes and times)."""
+    """lfm.store.results.curves, read again only when a metrics file changed (stamps: their sizes and times)."""
     return curves(RunReader(runs_dir), run_ids, dict(zip(run_ids, labels)))
 
 

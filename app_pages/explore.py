@@ -1,7 +1,7 @@
 """Explore: load a trained model (a run from the store, or an uploaded checkpoint) and see its gate at work.
 
 1. the model: a run with a checkpoint, or an upload (size-limited, read with weights_only=True, checked
-   against its own config by lfm.explore); its data set is rebuilt from its config;
+   against its own config by lfm.lab.explore); its data set is rebuilt from its config;
 2. a few validation samples: each one's gate distribution, chosen expert and prediction against target;
 3. two samples A and B: the gate along the blend (1 - t)·A + t·B, and at the slider's t.
 """
@@ -14,7 +14,7 @@ import streamlit as st
 import torch
 
 from lfm.data import DataError
-from lfm.explore import (MAX_UPLOAD_MB, CheckpointError, blend, gate_report, interpolate, load_run,
+from lfm.lab.explore import (MAX_UPLOAD_MB, CheckpointError, blend, gate_report, interpolate, load_run,
                          load_run_data, load_uploaded_checkpoint)
 from ui import explore_charts as charts
 from ui import state

@@ -1,6 +1,6 @@
 """Runs: every run in the store (started here, from the CLI, or earlier), with its charts and files.
 
-Export (lfm.export builds the bytes): the metrics as CSV, the settings as the seed's hyperparameters.json
+Export (lfm.store.export builds the bytes): the metrics as CSV, the settings as the seed's hyperparameters.json
 and training.json, the checkpoint, and each chart as SVG. Streamlit's own chart toolbar (hover a chart)
 gives PNG only, so the SVG files are drawn on the server by ui.explore_charts.svg_bytes. Every button
 builds its file when pressed (a callable), so showing the page reads no checkpoint and draws no SVG.
@@ -11,7 +11,7 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from lfm import export
+from lfm.store import export
 from lfm.config import ConfigError
 from ui import charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes

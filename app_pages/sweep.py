@@ -2,7 +2,7 @@
 trade-off appear as they finish.
 
 1. the base settings are the sidebar's (presets and shared links apply); the grid is chosen here and
-   checked by lfm.sweep, which names the input at fault; the planned runs are listed before launch;
+   checked by lfm.lab.sweep, which names the input at fault; the planned runs are listed before launch;
 2. Launch queues every run through the dashboard's JobManager, like Start on Train & watch: the same
    queue and the same cap on runs training at once;
 3. any sweep in the store (the newest by default) is followed live: its progress, the summary chart
@@ -13,8 +13,8 @@ import streamlit as st
 
 from lfm.config import ConfigError, field_by_name
 from lfm.data import DataError
-from lfm.results import results_table
-from lfm.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse_values, plan_sweep,
+from lfm.store.results import results_table
+from lfm.lab.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse_values, plan_sweep,
                        submit_sweep, sweep_groups, sweep_progress)
 from ui import lab_charts, state
 from ui.live import forget_run_list, list_runs, watch_for_new_runs

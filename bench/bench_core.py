@@ -16,7 +16,7 @@ import torch
 
 from lfm import AdaptiveLinear, regularised_loss, train_model
 from lfm.config import RunConfig
-from lfm.experiment import open_run, prepare_run
+from lfm.training.experiment import open_run, prepare_run
 
 
 def per_sample_loop(layer: AdaptiveLinear, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

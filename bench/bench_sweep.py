@@ -1,6 +1,6 @@
 """Benchmark of a λ sweep launched the way the Sweep λ page launches it (nothing here is asserted by tests).
 
-A sweep of 5 λ × 2 seeds on the default config (default data, 10 epochs) goes through lfm.sweep.submit_sweep
+A sweep of 5 λ × 2 seeds on the default config (default data, 10 epochs) goes through lfm.lab.sweep.submit_sweep
 and a JobManager with the dashboard's default cap (one run per CPU core), into a fresh run store. Printed:
 the wall time from submit to the last run's end (the issue asks for < 90 s on a 2-core CPU), each run's
 own time, and the trade-off table, per λ the mean over seeds of the final validation loss, routing
@@ -19,10 +19,10 @@ import time
 import torch
 
 from lfm.config import RunConfig
-from lfm.jobs import JobManager
-from lfm.results import results_table
-from lfm.runs import RunReader
-from lfm.sweep import SweepSpec, lambda_grid, parse_values, submit_sweep, sweep_progress
+from lfm.lab.jobs import JobManager
+from lfm.store.results import results_table
+from lfm.store import RunReader
+from lfm.lab.sweep import SweepSpec, lambda_grid, parse_values, submit_sweep, sweep_progress
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Command line of LFM Entropy Lab: `python -m lfm train` trains one run, `python -m lfm runs` lists them.
 
-A CLI run is an ordinary run in the run store (lfm.runs), so the dashboard shows it live and afterwards
+A CLI run is an ordinary run in the run store (lfm.store), so the dashboard shows it live and afterwards
 like any other. Like the seed's main, `train` reads ./hyperparameters.json and ./training.json from the
 current folder when they exist (defaults otherwise); flags then change single settings:
 
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .config import FIELDS, ConfigError, RunConfig, field_by_name, load_run_config, parse_value
+from lfm.config import FIELDS, ConfigError, RunConfig, field_by_name, load_run_config, parse_value
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
 DATA_NAMES = ("random", "regimes", "seattle_weather")  # --data values naming a built-in data set
@@ -115,7 +115,7 @@ def build_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
 
 def check_device(device: str) -> None:
     """Refuse a device this machine lacks before anything is loaded or created."""
-    from .train import available_devices
+    from lfm.training.loop import available_devices
 
     available = available_devices()
     if device != "auto" and device not in available:
@@ -306,8 +306,8 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
 # ---- commands ---------------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .experiment import execute, open_run, prepare_run
-    from .train import TrainingControl
+    from lfm.training.experiment import execute, open_run, prepare_run
+    from lfm.training.loop import TrainingControl
 
     try:
         cfg, sources = build_config(args)
@@ -364,7 +364,7 @@ def _last_val_loss(reader, run) -> float | None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .runs import RunReader
+    from lfm.store import RunReader
 
     reader = RunReader(args.runs_dir)
     runs = reader.list_runs()  # newest first

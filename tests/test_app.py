@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lfm.runs import RunReader
+from lfm.store import RunReader
 from tiny import TINY_SETTINGS
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from browser_support import wait_for
-from lfm.runs import RunReader
+from lfm.store import RunReader
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "test-artifacts" / "sweep.png"

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from lfm.cli import ProgressBar, main
-from lfm.train import TrainResult, available_devices
+from lfm.training.loop import TrainResult, available_devices
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_HYPERPARAMETERS = {"token_dim": 64, "channel_dim": 64, "expert_dim": 64, "adapt_dim": 32,
@@ -197,7 +197,7 @@ def test_an_unavailable_device_is_bad_input(tmp_path, monkeypatch, capsys):
 def test_a_diverged_run_exits_1_with_its_reason(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     result = TrainResult("diverged", "diverged at step 3: the loss became NaN or infinite", 3, None, 0.1)
-    monkeypatch.setattr("lfm.experiment.train_model", lambda *a, **k: result)
+    monkeypatch.setattr("lfm.training.experiment.train_model", lambda *a, **k: result)
 
     assert main(["train", "--quiet", *TINY]) == 1
     out, err = capsys.readouterr()

@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lfm.config import RunConfig
-from lfm.experiment import execute, prepare_run
-from lfm.runs import RunReader
+from lfm.training.experiment import execute, prepare_run
+from lfm.store import RunReader
 from tiny import TINY_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -278,7 +278,7 @@ def test_estimate_parameters_default_by_hand():
 
 
 def test_estimate_parameters_matches_the_model_roughly():
-    from lfm.model import build_model
+    from lfm.nn.model import build_model
 
     cfg = RunConfig().with_overrides({"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4,
                                       "num_experts": 3, "sequence_length": 5})

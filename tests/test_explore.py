@@ -1,4 +1,4 @@
-"""lfm.explore: the gate report, the interpolation path, and every way a checkpoint is refused.
+"""lfm.lab.explore: the gate report, the interpolation path, and every way a checkpoint is refused.
 
 Tiny models (token_dim 8, 4 experts) built here; each refusal is checked by the words of its message,
 because the message is what a student reads on the Explore page.
@@ -14,11 +14,11 @@ import torch
 
 from lfm.config import RunConfig
 from lfm.data import load_data
-from lfm.entropy import compute_entropy
-from lfm.explore import (MAX_UPLOAD_BYTES, CheckpointError, LoadedRun, blend, gate_report, interpolate, load_run,
+from lfm.nn.entropy import compute_entropy
+from lfm.lab.explore import (MAX_UPLOAD_BYTES, CheckpointError, LoadedRun, blend, gate_report, interpolate, load_run,
                          load_run_data, load_uploaded_checkpoint)
-from lfm.model import build_model
-from lfm.runs import save_checkpoint
+from lfm.nn.model import build_model
+from lfm.store.checkpoint import save_checkpoint
 
 TINY = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_samples": 64, "batch_size": 16}
 
@@ -47,7 +47,7 @@ def checkpoint_bytes(obj) -> bytes:
 
 
 def checkpoint(model, cfg, **changes) -> dict:
-    """A checkpoint dict as lfm.runs.save_checkpoint writes it, with some entries replaced."""
+    """A checkpoint dict as lfm.store.checkpoint.save_checkpoint writes it, with some entries replaced."""
     ckpt = {"model_state": model.state_dict(), "config": cfg.to_dict(), "input_features": 1, "step": 7}
     return {**ckpt, **changes}
 
@@ -236,7 +236,7 @@ def test_data_with_other_features_is_refused(model, cfg):
 
 
 def test_lfm_explore_and_export_import_no_ui():
-    code = ("import sys, lfm.explore, lfm.export; "
+    code = ("import sys, lfm.lab.explore, lfm.store.export; "
             "print(sorted(m for m in ('streamlit', 'altair') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

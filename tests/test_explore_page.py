@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lfm.config import RunConfig
-from lfm.experiment import execute, prepare_run
+from lfm.training.experiment import execute, prepare_run
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_samples": 64, "batch_size": 16,

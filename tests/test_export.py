@@ -1,4 +1,4 @@
-"""lfm.export and the SVG export: what the Runs page's download buttons hand out opens where it should.
+"""lfm.store.export and the SVG export: what the Runs page's download buttons hand out opens where it should.
 
 The acceptance checks of issue 4: the metrics open in pandas, the two config files train again with
 `python -m lfm train --hyperparameters ... --training ...`, the checkpoint loads with
@@ -17,10 +17,10 @@ import torch
 
 from lfm.cli import main
 from lfm.config import FIELDS, RunConfig
-from lfm.experiment import execute, prepare_run
-from lfm.explore import gate_report, load_uploaded_checkpoint
-from lfm.export import CONFIG_FILES, checkpoint_file_name, config_files, export_files, metrics_file_name
-from lfm.runs import CHECKPOINT_KEYS, RunReader
+from lfm.training.experiment import execute, prepare_run
+from lfm.lab.explore import gate_report, load_uploaded_checkpoint
+from lfm.store.export import CONFIG_FILES, checkpoint_file_name, config_files, export_files, metrics_file_name
+from lfm.store import CHECKPOINT_KEYS, RunReader
 
 TINY = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_samples": 64, "batch_size": 16,
         "num_epochs": 1, "log_every": 1, "lambda_entropy": 0.25, "learning_rate": 0.002}

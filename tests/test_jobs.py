@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from lfm.data import DataError
-from lfm.jobs import JobManager
-from lfm.runs import RunReader
+from lfm.lab.jobs import JobManager
+from lfm.store import RunReader
 from tiny import TINY_CONFIG
 
 TINY = TINY_CONFIG

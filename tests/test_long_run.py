@@ -1,7 +1,7 @@
 """A 100,000-step run's pages draw each chart from at most a few thousand points (on synthetic run data).
 
 A finished run of 100,000 steps is written into a temporary run store, in the store's own format, two ways:
-- "log_every=10": 10,000 step records, each through RunWriter.on_step_end exactly as lfm.train sends them
+- "log_every=10": 10,000 step records, each through RunWriter.on_step_end exactly as lfm.training.loop sends them
   (64 probe samples' gates and a 4 x 4 regime matrix in every record: a ~30 MB gates.jsonl), and 120
   λ changes (more than the MAX_EVENTS the charts draw);
 - "log_every=1": 100,000 metrics rows, the worst case for the line charts. RunWriter on that many records
@@ -30,7 +30,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lfm.config import RunConfig
-from lfm.runs import METRIC_COLUMNS, RunReader, RunWriter
+from lfm.store import METRIC_COLUMNS, RunReader, RunWriter
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 MAX_ROWS = 3_000  # "at most a few thousand points" per chart
@@ -83,7 +83,7 @@ def gate_snapshot(step: int) -> tuple[list, list]:
 
 
 def record(row: dict, with_gates: bool = True) -> dict:
-    """One step record as lfm.train gives it to its callbacks (NaN val_loss -> None)."""
+    """One step record as lfm.training.loop gives it to its callbacks (NaN val_loss -> None)."""
     rec = {c: row[c] for c in METRIC_COLUMNS}
     rec["step"], rec["epoch"], rec["total_steps"] = int(row["step"]), int(row["epoch"]), int(row["total_steps"])
     rec["val_loss"] = None if np.isnan(row["val_loss"]) else float(row["val_loss"])

@@ -1,4 +1,4 @@
-"""lfm.results: dead experts, one run's final numbers, the table of several runs and their curves, on
+"""lfm.store.results: dead experts, one run's final numbers, the table of several runs and their curves, on
 real tiny runs and on hand-written run folders."""
 
 import math
@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from lfm.experiment import execute, prepare_run
-from lfm.results import RESULT_COLUMNS, curves, dead_experts, final_metrics, results_table
-from lfm.runs import RunReader, RunWriter
-from lfm.train import TrainResult
+from lfm.training.experiment import execute, prepare_run
+from lfm.store.results import RESULT_COLUMNS, curves, dead_experts, final_metrics, results_table
+from lfm.store import RunReader, RunWriter
+from lfm.training.loop import TrainResult
 from ui import charts
 from tiny import TINY_CONFIG
 

@@ -1,5 +1,5 @@
 """Tests for lfm/runs.py: the run store's layout, incremental reads, states, crash safety, path safety and
-checkpoints. Driven with hand-made info/record dicts and a tiny nn.Module, independent of lfm.train/model."""
+checkpoints. Driven with hand-made info/record dicts and a tiny nn.Module, independent of lfm.training.loop/model."""
 import json
 import math
 import os
@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from lfm.runs import (METRIC_COLUMNS, RunReader, RunWriter, load_checkpoint, run_path, save_checkpoint,
+from lfm.store.checkpoint import load_checkpoint, save_checkpoint
+from lfm.store import (METRIC_COLUMNS, RunReader, RunWriter, run_path,
                       slugify)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +25,7 @@ INFO = {"total_steps": 50, "num_experts": E, "regime_names": ["sine", "square"],
 
 
 def make_record(step: int, val_loss: float | None = None) -> dict:
-    """A step record shaped like lfm.train's, with values that encode the step so rows are recognisable."""
+    """A step record shaped like lfm.training.loop's, with values that encode the step so rows are recognisable."""
     load = [0.5, 0.3, 0.2]
     return {"step": step, "epoch": step // 20, "total_steps": 50, "time_s": step * 0.01,
             "samples_per_s": 1000.0 + step, "lambda_entropy": 0.01, "balance_coef": 0.0,
@@ -196,7 +197,7 @@ def test_kill_9_keeps_every_record(tmp_path):
     code = f"""
 import json, os, signal, sys
 sys.path.insert(0, {str(REPO)!r})
-from lfm.runs import RunWriter
+from lfm.store import RunWriter
 w = RunWriter({str(runs)!r}, json.loads({json.dumps(CONFIG)!r}), name="doomed")
 w.on_train_start(json.loads({json.dumps(INFO)!r}))
 for record in json.loads({json.dumps(records)!r}):
@@ -226,7 +227,7 @@ def test_events(writer, tmp_path):
     assert events[0] == event
     assert (event["step"], event["kind"], event["value"]) == (120, "lambda_change", 0.3)
     assert (events[1]["step"], events[1]["text"]) == (7, "hello")
-    writer.on_lambda_change({"step": 130, "kind": "lambda_change", "value": 0.5})  # lfm.train's callback
+    writer.on_lambda_change({"step": 130, "kind": "lambda_change", "value": 0.5})  # lfm.training.loop's callback
     last = RunReader(tmp_path / "runs").read_events(writer.run_id)[-1]
     assert (last["step"], last["kind"], last["value"]) == (130, "lambda_change", 0.5)
 
@@ -317,8 +318,8 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
 
 def test_load_model_round_trip(tmp_path):
     import lfm.config as config_mod
-    import lfm.model as model_mod
-    from lfm.runs import load_model
+    import lfm.nn.model as model_mod
+    from lfm.store.checkpoint import load_model
 
     small = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_experts": 2}
     cfg = config_mod.RunConfig.from_dict({"hyperparameters": small, "training": {"sequence_length": 5}})
@@ -355,7 +356,7 @@ def test_read_new_can_return_only_the_newest_gate_snapshot(tmp_path):
 
 
 def test_slugs_keep_the_sign_of_numbers():
-    from lfm.runs import slugify
+    from lfm.store import slugify
 
     assert slugify("sweep-1a2b λ=-0.5 b=0 seed=1") == "sweep-1a2b-m0-5-b-0-seed-1"
     assert slugify("sweep-1a2b λ=0.5 b=0 seed=1") == "sweep-1a2b-0-5-b-0-seed-1"

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lfm.config import FIELDS, RunConfig, estimate_parameters
-from lfm.train import available_devices
+from lfm.training.loop import available_devices
 
 SPECIALISE = "Specialise (lambda > 0 + balance)"
 

@@ -1,4 +1,4 @@
-"""lfm.sweep: grid values (linear, log one-signed and across 0), input validation, plans, and a real sweep
+"""lfm.lab.sweep: grid values (linear, log one-signed and across 0), input validation, plans, and a real sweep
 of tiny runs through the JobManager followed to the end."""
 
 import math
@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from lfm.config import ConfigError
-from lfm.jobs import JobManager
-from lfm.runs import RunReader
-from lfm.sweep import (MAX_SWEEP_RUNS, SweepSpec, lambda_grid, parse_values, plan_sweep, submit_sweep,
+from lfm.lab.jobs import JobManager
+from lfm.store import RunReader
+from lfm.lab.sweep import (MAX_SWEEP_RUNS, SweepSpec, lambda_grid, parse_values, plan_sweep, submit_sweep,
                        sweep_groups, sweep_progress)
 from tiny import TINY_CONFIG
 
@@ -188,6 +188,6 @@ def test_grid_values_are_finite_and_sorted():
 
 
 def test_the_core_modules_import_no_ui_library():
-    code = "import sys, lfm.sweep, lfm.results; print(sorted({'streamlit', 'altair'} & set(sys.modules)))"
+    code = "import sys, lfm.lab.sweep, lfm.store.results; print(sorted({'streamlit', 'altair'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lfm import LFModel, TrainingControl, train_model
 from lfm.config import RunConfig
 from lfm.data import load_data
-from lfm.model import build_model
+from lfm.nn.model import build_model
 
 
 def tiny_loader(n=64, S=5, D=8, labels=True, seed=0):
@@ -151,7 +151,7 @@ def test_learns_the_regimes_data():
 def test_specialise_preset_sorts_regimes_onto_experts():
     """The README's headline: default settings + lambda 0.3 + balance 0.5 reach I(expert; regime) >= 1.2 bits."""
     from lfm.config import load_presets
-    from lfm.experiment import prepare_run
+    from lfm.training.experiment import prepare_run
 
     cfg = RunConfig().with_overrides(load_presets()["Specialise (lambda > 0 + balance)"].overrides)
     run = prepare_run(cfg, "unused")  # prepare only: no run folder is written

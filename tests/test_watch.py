@@ -2,8 +2,8 @@
 
 import time
 
-from lfm.runs import RunWriter
-from lfm.watch import RunWatcher
+from lfm.store import RunWriter
+from lfm.store.watch import RunWatcher
 
 
 def eventually(predicate, timeout=5.0):

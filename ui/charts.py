@@ -22,7 +22,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from lfm import results as _results
+from lfm.store import results as _results
 
 MAX_POINTS = 2800  # data points per chart, under the ~3,000 that keep a Vega-Lite chart snappy
 FONT, TITLE_FONT = 14, 15  # px; a projector needs >= 13
@@ -635,7 +635,7 @@ def _shares(expert_load):
 
 def dead_experts(expert_load, threshold=None):
     """Experts whose share of the load is under threshold (default 0.1 / E: 10% of the equal share).
-    The rule lives in lfm.results, so the charts, the Compare table and the CLI agree."""
+    The rule lives in lfm.store.results, so the charts, the Compare table and the CLI agree."""
     return _results.dead_experts(expert_load, threshold)
 
 

@@ -5,7 +5,7 @@ its pieces: λ is coloured with charts.lambda_color_scale everywhere (grey at 0,
 in λ units), curves are smoothed with its debiased EMA and thinned with its min/max downsample, and each
 run's expert × regime matrix is its regime_matrix_chart. Every chart has tooltips, fonts >= 13 px for a
 projector, at most ~3,000 data points and the SVG renderer. LAB_EXPLANATIONS holds a caption per chart.
-results_column_config dresses lfm.results' table for st.dataframe.
+results_column_config dresses lfm.store.results' table for st.dataframe.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from lfm.results import RESULT_COLUMNS
+from lfm.store.results import RESULT_COLUMNS
 from ui.charts import SERIES_COLORS, downsample, ema_smooth, lambda_color_scale, regime_matrix_chart
 
 MAX_POINTS = 2800     # data points per chart, as in ui.charts
@@ -78,7 +78,7 @@ def _message(text, height=120):
 def compare_curves_chart(curves_long_df, metric, smoothing=0.6, height=340):
     """One line per run of `metric` against step, coloured by the run's λ.
 
-    curves_long_df: lfm.results.curves(...): columns run_id, run, lambda_entropy, balance_coef, seed,
+    curves_long_df: lfm.store.results.curves(...): columns run_id, run, lambda_entropy, balance_coef, seed,
     step and the metric columns. smoothing: TensorBoard's EMA weight in [0, 1) for dense metrics (the
     raw values stay in the tooltip); val_loss, logged once an epoch, is drawn raw with a point each.
     """
@@ -150,7 +150,7 @@ def _lambda_scale(lambdas, x_scale):
 def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
     """λ (x) against final validation loss (left) and routing entropy + specialisation in bits (right).
 
-    table: lfm.results.results_table(...) of the sweep's runs; one dot per finished run, a line through
+    table: lfm.store.results.results_table(...) of the sweep's runs; one dot per finished run, a line through
     the mean at each λ (one line per balance_coef value when the sweep has several). x_scale: "linear",
     "symlog", or "auto" (symlog for a grid that looks logarithmic, see _lambda_scale). Two panels of
     panel_width px (a concatenation cannot stretch to its container) fit a wide page at 1,500 px.
@@ -265,7 +265,7 @@ RESULT_FORMATS = {"lambda_entropy": "%g", "balance_coef": "%g", "val_loss": "%.4
 
 
 def results_column_config():
-    """st.dataframe's column_config for lfm.results.results_table: each column's help, numbers formatted.
+    """st.dataframe's column_config for lfm.store.results.results_table: each column's help, numbers formatted.
 
     Builds Streamlit's config objects and draws nothing; streamlit is imported here only, so the chart
     builders above stay usable without it (scripts, notebooks)."""

@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
-from lfm.runs import RunReader
-from lfm.watch import RunWatcher
+from lfm.store import RunReader
+from lfm.store.watch import RunWatcher
 from ui import charts
 
 # How a run's state reads in the UI: icon and a word for people.

@@ -28,7 +28,7 @@ from lfm.config import (FIELDS, GROUPS, PARAMETER_BUDGET, ConfigError, Field, Ru
                         check_value, estimate_parameters, field_by_name, format_value, load_presets,
                         parse_value)
 from lfm.data import DATASET_NOTES, DataError, load_csv
-from lfm.train import available_devices
+from lfm.training.loop import available_devices
 from ui.state import runs_dir
 
 # Expander title -> (settings in it, open by default). Regularisation is what users play with.

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from lfm.jobs import JobManager
-from lfm.runs import RunReader
-from lfm.watch import RunWatcher
+from lfm.lab.jobs import JobManager
+from lfm.store import RunReader
+from lfm.store.watch import RunWatcher
 
 
 def runs_dir() -> Path:

@@ -17,7 +17,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .runs import RunReader
+from .reader import RunReader
 
 DEAD_SHARE = 0.1  # an expert is "dead" below this fraction of the equal share 1/E of the load
 

@@ -14,11 +14,12 @@ from typing import Iterable
 
 import torch
 
-from .config import RunConfig
-from .data import DataBundle, load_data
-from .model import LFModel, build_model
-from .runs import RunWriter
-from .train import SEED_LOCK, TrainingControl, TrainResult, resolve_device, train_model
+from lfm.config import RunConfig
+from lfm.data import DataBundle, load_data
+from lfm.nn.model import LFModel, build_model
+from lfm.store import RunWriter
+
+from .loop import SEED_LOCK, TrainingControl, TrainResult, resolve_device, train_model
 
 
 @dataclass

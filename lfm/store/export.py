@@ -1,12 +1,12 @@
 """Export a run as files people can use elsewhere: what the Runs page's download buttons hand out.
 
-    <run_id>-metrics.csv     every logged step (lfm.runs.METRIC_COLUMNS, then load_0..load_{E-1});
+    <run_id>-metrics.csv     every logged step (lfm.store.schema.METRIC_COLUMNS, then load_0..load_{E-1});
                              opens in pandas, a spreadsheet or TensorBoard's CSV import
     hyperparameters.json     the run's settings as the seed's two files, written by
     training.json            lfm.config.save_run_config, so `python -m lfm train --hyperparameters
                              hyperparameters.json --training training.json` trains the same run again
     <run_id>-checkpoint.pt   the weights, loadable with torch.load(weights_only=True); only once the
-                             run has ended (lfm.runs writes it then)
+                             run has ended (lfm.store writes it then)
 
 The config files keep their exact names because the CLI, like the seed, reads ./hyperparameters.json and
 ./training.json by default; the other two carry the run id so downloads of several runs do not collide.
@@ -18,8 +18,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .config import RunConfig, save_run_config
-from .runs import RunReader
+from lfm.config import RunConfig, save_run_config
+
+from .reader import RunReader
 
 CONFIG_FILES = ("hyperparameters.json", "training.json")
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from .entropy import compute_entropy, mutual_information, regime_matrix, regularised_loss, varentropy
+from lfm.nn.entropy import compute_entropy, mutual_information, regime_matrix, regularised_loss, varentropy
 
 
 # Held while seeding torch's process-wide generator and drawing from it (model initialisation), so runs

@@ -1,18 +1,18 @@
 """Explore a trained model: load a checkpoint safely, then look at what its gate does with given inputs.
 
 Two ways in, one set of checks (what the Explore page and its tests rely on):
-  * `load_run(runs_dir, run_id)`: the checkpoint.pt of a run in the run store (lfm.runs);
+  * `load_run(runs_dir, run_id)`: the checkpoint.pt of a run in the run store (lfm.store);
   * `load_uploaded_checkpoint(data, name)`: the bytes of an uploaded file, which may be anything.
 Either way the file is read with `torch.load(weights_only=True)`, so it can only hold tensors and plain
 data, never code to run, and then checked step by step: it is a dict with the checkpoint's keys
-(lfm.runs.CHECKPOINT_KEYS); its config passes RunConfig.from_dict; and its weights fit, name by name and
+(lfm.store.schema.CHECKPOINT_KEYS); its config passes RunConfig.from_dict; and its weights fit, name by name and
 shape by shape, a model built from that config. Every refusal is a CheckpointError whose message says
 what is wrong in words a student can act on.
 
 Then three looks inside, all under torch.no_grad in eval mode:
   * `gate_report(model, x)`: each sample's gate distribution, chosen expert and next-step prediction;
   * `interpolate(model, x_a, x_b)`: the gate along the straight line from input A to input B.
-    The gate sees only featurizer(x.mean(dim=1)) (lfm.model), and the mean of (1-t)·x_a + t·x_b is
+    The gate sees only featurizer(x.mean(dim=1)) (lfm.nn.model), and the mean of (1-t)·x_a + t·x_b is
     (1-t)·mean(x_a) + t·mean(x_b): so the path is a straight line in what the gate sees, too;
   * `load_run_data(loaded)`: the run's own data set, rebuilt from its config.
 
@@ -31,11 +31,13 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .config import ConfigError, RunConfig
-from .data import DataBundle, load_data
-from .entropy import compute_entropy
-from .model import LFModel, build_model
-from .runs import CHECKPOINT_KEYS, load_checkpoint, run_path
+from lfm.config import ConfigError, RunConfig
+from lfm.data import DataBundle, load_data
+from lfm.nn.entropy import compute_entropy
+from lfm.nn.model import LFModel, build_model
+from lfm.store import run_path
+from lfm.store.checkpoint import load_checkpoint
+from lfm.store.schema import CHECKPOINT_KEYS
 
 MAX_UPLOAD_MB = 50  # an upload above this is refused before torch reads it (a default run's is ~3 MB)
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
@@ -53,7 +55,7 @@ class LoadedRun:
 
     model: LFModel        # the checkpoint's weights, on the CPU, in eval mode
     config: RunConfig     # the run's settings, validated
-    input_features: int   # F of the data it was trained on (may differ from token_dim, lfm.model)
+    input_features: int   # F of the data it was trained on (may differ from token_dim, lfm.nn.model)
     step: int             # optimiser steps trained when the checkpoint was written
     source: str           # where it came from: a run id or an uploaded file's name
 
@@ -104,7 +106,7 @@ def load_uploaded_checkpoint(data: bytes, name: str = "the upload",
 
 def _validated(ckpt: Any, source: str) -> LoadedRun:
     """Check a loaded object step by step and rebuild its model; CheckpointError at the first problem."""
-    # 1. the container: a dict with the run store's keys (lfm.runs.save_checkpoint)
+    # 1. the container: a dict with the run store's keys (lfm.store.checkpoint.save_checkpoint)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{source} holds {_kind(ckpt)}, not a checkpoint: expected a dict with the "
                               f"keys {', '.join(CHECKPOINT_KEYS)}")

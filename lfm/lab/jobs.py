@@ -1,7 +1,7 @@
 """Background training jobs for the dashboard: a queue, a concurrency cap and thread-safe controls.
 
 The dashboard process holds one JobManager (shared by every browser tab). Each job trains in its own
-daemon thread through lfm.experiment, so it is recorded in the run store like a CLI run; the threads
+daemon thread through lfm.training.experiment, so it is recorded in the run store like a CLI run; the threads
 never touch the UI. What the manager adds:
   * a cap on concurrent runs (default one per CPU core); later submissions wait in a FIFO queue;
   * torch's intra-op thread count set to cores // running, so two runs don't oversubscribe the cores
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from .config import RunConfig
-from .experiment import PreparedRun, execute, open_run, prepare_run
-from .train import TrainingControl, TrainResult
+from lfm.config import RunConfig
+from lfm.training.experiment import PreparedRun, execute, open_run, prepare_run
+from lfm.training.loop import TrainingControl, TrainResult
 
 ACTIVE_STATES = ("queued", "running", "paused")
 

@@ -3,7 +3,7 @@ ordinary runs through the job queue, and followed as one group.
 
 A sweep is nothing but runs sharing a group id (run folders keep it in config.json as meta["group"]),
 so a sweep survives a restart of the dashboard, its runs show up everywhere single runs do, and they
-wait in the same queue under the same concurrency cap (lfm.jobs.JobManager). The steps:
+wait in the same queue under the same concurrency cap (lfm.lab.jobs.JobManager). The steps:
   1. lambda_grid(low, high, n, scale) makes the lambda values (rules in its docstring);
   2. SweepSpec holds the axes: lambdas, balances, seeds; the product is capped at MAX_SWEEP_RUNS runs;
   3. plan_sweep(base, spec) -> one PlannedRun (name and validated RunConfig) per grid point;
@@ -20,7 +20,7 @@ from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from .config import ConfigError, RunConfig, check_value, field_by_name, parse_value
+from lfm.config import ConfigError, RunConfig, check_value, field_by_name, parse_value
 
 MAX_SWEEP_RUNS = 60   # runs in one sweep (and so λ values in a grid): beyond, a job for a cluster, not a class
 SCALES = ("linear", "log")
@@ -209,7 +209,7 @@ def plan_sweep(base: RunConfig, spec: SweepSpec, group: str | None = None) -> li
 
 
 def submit_sweep(manager, base: RunConfig, spec: SweepSpec, *, keep_alive: bool = False) -> str:
-    """Queue every run of the sweep with manager (a lfm.jobs.JobManager); returns the group id.
+    """Queue every run of the sweep with manager (a lfm.lab.jobs.JobManager); returns the group id.
 
     The runs go through manager.submit like single runs: the same FIFO queue and concurrency cap, and
     keep_alive as there (True: they keep training when every browser tab is closed).
@@ -255,7 +255,7 @@ def sweep_progress(reader, manager, group: str, summaries: Sequence | None = Non
     """Count a sweep's runs by state: the manager's jobs (which know the queued ones) and the run
     store's folders (which know runs of earlier sessions or other processes) together.
 
-    reader: lfm.runs.RunReader; manager: lfm.jobs.JobManager or None; summaries: reader.list_runs(), if
+    reader: lfm.store.RunReader; manager: lfm.lab.jobs.JobManager or None; summaries: reader.list_runs(), if
     the caller has it already."""
     progress = SweepProgress(group)
     summaries = reader.list_runs() if summaries is None else summaries

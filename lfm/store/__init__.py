@@ -1,0 +1,13 @@
+"""The run store: one folder per run under runs/, the single source of truth every view reads.
+
+files (layout, ids, atomic writes), schema (column and file names), writer (RunWriter, a training
+callback), reader (RunReader), checkpoint (the only module here that imports torch), results (final
+metrics and curves of many runs), export (a run's files for download), watch (file-system events).
+Importing lfm.store needs pandas, not torch.
+"""
+from .files import run_path, slugify
+from .reader import RunReader, RunSummary
+from .schema import CHECKPOINT_KEYS, METRIC_COLUMNS
+from .writer import RunWriter
+
+__all__ = ["RunReader", "RunSummary", "RunWriter", "run_path", "slugify", "METRIC_COLUMNS", "CHECKPOINT_KEYS"]
