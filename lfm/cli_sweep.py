@@ -127,12 +127,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                                                 for t in report.tasks)
     reader = RunReader(args.runs_dir)
     print(format_summary(summary_table(reader, report.run_ids)))
-    print(f"wall time {format_duration(report.wall_s)}; {len(report.run_ids)} runs in the store"
+    stored = len(report.run_ids)
+    print(f"wall time {format_duration(report.wall_s)}; {stored} run{'s' * (stored != 1)} in the store"
           + (f"; {report.retried} lost run(s) retried" if report.retried else ""))
     if report.cancelled:
         print(f"cancelled before they started: {', '.join(t.label for t in report.cancelled)}")
     not_finished = [t for t in report.failed if t not in report.cancelled]
     if not_finished:
+        print(f"not finished: {len(not_finished)} of {len(report.tasks)} runs (each named on stderr)")
         for task in not_finished:
             reason = task.outcome.reason if task.outcome else "no result"
             where = task.run_ids[-1] if task.run_ids else "no folder"
