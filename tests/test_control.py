@@ -204,3 +204,12 @@ def test_run_controls_use_the_jobs_own_control_for_a_run_of_this_dashboard(tmp_p
     controls.resume()
     assert not job.control.paused
     assert not (tmp_path / "any-id").exists()  # nothing written: the fast path
+
+
+def test_a_stop_right_after_a_step_is_not_undone_by_the_step_pausing_again():
+    control = TrainingControl()
+    control.pause()
+    control.step()        # run one log interval, then pause ...
+    control.stop()        # ... but a stop arrives before that log step
+    control._after_log()  # the log step
+    assert control.stopped and not control.paused
