@@ -2,7 +2,8 @@
 
 Pure functions (no streamlit, no I/O), in the style of ui.chart_style so the pages look alike:
 fonts >= 13 px set on every axis and legend (readable on a projector), tooltips on every mark,
-width="container", SVG rendering, and the same colour for an expert everywhere (expert_color_scale). The builders:
+width="container", SVG rendering, and the same colour for an expert everywhere (expert_color_scale).
+The builders:
   gate_bars           one bar per expert for each of a few samples: the gate distribution, chosen marked
   prediction_chart    one feature of a window: true values against the model's next-step predictions
   blend_chart         one feature of inputs A and B and their blend (1-t)·A + t·B, what the model is fed at t
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ui.chart_style import FONT, GREY, axis, expert_color_scale, expert_names, finish, legend
+
 LABEL_BARS_UP_TO = 32  # print each bar's probability while there are at most this many bars
 # Lines that are not experts get colours outside the experts' first ten (chart_style.EXPERT_PALETTE).
 SEQUENCE_COLORS = {"true values": "#222222", "prediction": "#e6550d",
@@ -50,7 +52,7 @@ EXPLANATIONS = {  # a plain-language caption per chart, for students
 }
 
 
-# ---- shared pieces ------------------------------------------------------------------------------
+# ---- the slider's position ----------------------------------------------------------------------
 
 def _rule_at(t, color="#999999"):
     """A solid vertical rule at x = t (the slider's position), or None."""
@@ -179,7 +181,7 @@ def interpolation_chart(t, gate_probs, entropy, current_t=None, height=340):
     ent = alt.Chart(pd.DataFrame({"t": t, "entropy": np.asarray(entropy, dtype=float)})).encode(
         x=x, y=alt.Y("entropy:Q", scale=alt.Scale(domain=[0, h_max]),
                      axis=axis("gate entropy, bits (dashed)", orient="right", titleColor=ENTROPY_COLOR,
-                                labelColor=ENTROPY_COLOR, grid=False)),
+                               labelColor=ENTROPY_COLOR, grid=False)),
         tooltip=[alt.Tooltip("t:Q", format=".3f"),
                  alt.Tooltip("entropy:Q", title="entropy (bits)", format=".3f")])
     gate_layer = alt.layer(base.mark_line(strokeWidth=3), base.mark_point(size=35, filled=True))

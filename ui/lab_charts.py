@@ -163,7 +163,7 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
     # tick marks at the grid's own λ values while there are few enough to read
     x = alt.X("lambda_entropy:Q", scale=scale,
               axis=axis("λ (lambda_entropy)", values=lambdas if len(lambdas) <= 9 else alt.Undefined,
-                         format=LAMBDA_FORMAT, labelOverlap=True))
+                        format=LAMBDA_FORMAT, labelOverlap=True))
     several_balances = runs["balance"].nunique() > 1
     dash = (alt.StrokeDash("balance:N", legend=legend("balance_coef")) if several_balances
             else alt.value([1, 0]))

@@ -25,11 +25,11 @@ import torch
 
 from lfm.nn.entropy import compute_entropy, varentropy
 from lfm.store.results import DEAD_SHARE, dead_experts
-from ui.chart_style import (GREY, FONT, MAX_POINTS, EXPERT_PALETTE, axis, expert_axis, expert_color_scale,
+from ui.chart_style import (EXPERT_PALETTE, FONT, GREY, MAX_POINTS, axis, expert_axis, expert_color_scale,
                             expert_names, finish, legend, message_chart, probability_color, regime_color_scale,
                             series_legend, series_scale, step_axis)
 from ui.reduce import downsample, evenly_spaced, long_series
-from ui.templates import ChartData, chart_builder, with_records  # noqa: F401 (with_records: for callers)
+from ui.templates import ChartData, chart_builder
 
 MAX_EVENTS = 50  # lambda-change rules drawn per chart (the latest ones)
 
@@ -299,7 +299,7 @@ def _draw_probe(table, slot, *, num_experts, regimes, height):
     grouped = regimes is not None
     columns = (["regime"] if grouped else []) + expert_names(num_experts)
     y = alt.Y("rank:O", axis=axis("probe samples, grouped by regime" if grouped else "probe samples",
-                                   labels=False, ticks=False))
+                                  labels=False, ticks=False))
     x = alt.X("column:N", sort=columns, scale=alt.Scale(domain=columns),
               axis=expert_axis(num_experts, title=None, orient="top"))
     layers = [alt.Chart(table("cells")).mark_rect().encode(
