@@ -242,13 +242,15 @@ def test_chart_modules_are_pure(module):
     assert "import streamlit" not in source and "open(" not in source
 
 
-@pytest.mark.parametrize("helper", ["MAX_POINTS", "FONT", "TITLE_FONT", "GREY", "SVG", "def _axis", "def _legend",
-                                    "def axis", "def legend", "def downsample", "def ema_smooth"])
-def test_each_chart_helper_has_one_home(helper):
-    # chart_style and reduce define these; the chart modules import them rather than keep a copy
-    homes = [m.__name__ for m in (chart_style, reduce, templates, charts, explore_charts, lab_charts)
-             if re.search(rf"^{re.escape(helper)}\b", Path(m.__file__).read_text(), re.MULTILINE)]
-    assert len(homes) <= 1 and set(homes) <= {"ui.chart_style", "ui.reduce"}, homes
+@pytest.mark.parametrize("definition, home", [
+    *((name, "ui.chart_style") for name in ("MAX_POINTS", "FONT", "GREY", "SVG", "EXPERT_PALETTE",
+                                             "def axis", "def legend", "def expert_names", "def finish")),
+    ("def downsample", "ui.reduce"), ("def ema_smooth", "ui.reduce")])
+def test_each_chart_helper_has_one_home(definition, home):
+    # defined once, imported by every chart module that uses it: no private copies (_axis, a second FONT)
+    modules = (chart_style, reduce, templates, charts, explore_charts, lab_charts)
+    pattern = re.compile(rf"^(def )?_?{re.escape(definition.removeprefix('def '))}\b", re.MULTILINE)
+    assert [m.__name__ for m in modules if pattern.search(Path(m.__file__).read_text())] == [home]
 
 
 # ---- live_spec: the same charts from cached templates -------------------------------------------

@@ -490,8 +490,9 @@ def _draw_quadrant(table, slot, *, h_max, regimes):
     return finish(alt.layer(*lines, *names, points), 400)
 
 
-# ---- the same charts for a live page ------------------------------------------------------------
+# ---- the charts by name, and as live Vega-Lite dicts --------------------------------------------
 
+# name -> builder: the names ui.live's chart calls carry (also EXPLANATIONS' keys)
 BUILDERS = {builder.__name__: builder for builder in (loss_chart, entropy_chart, gate_load_heatmap, probe_heatmap,
                                                       regime_matrix_chart, utilisation_chart, quadrant_chart)}
 
@@ -502,6 +503,6 @@ def live_spec(name, *args, **kwargs):
 
     Same marks, encodings and data as the builder's Altair chart, but it costs only the data step (a few
     ms): the structure comes from a template built once per chart shape (ui.templates). spec["datasets"]
-    holds the DataFrames themselves; with_records() turns them into plain JSON rows.
+    holds the DataFrames themselves; ui.templates.with_records() turns them into plain JSON rows.
     """
     return BUILDERS[name].data_step(*args, **kwargs).spec()
