@@ -13,7 +13,7 @@ import streamlit as st
 
 from lfm.store import export
 from lfm.config import ConfigError
-from ui import charts, state
+from ui import run_charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
 from ui.live import LAYOUT, all_charts, chart_calls, list_runs, progress, run_label, run_view, watch_for_new_runs
 
@@ -41,7 +41,7 @@ def row(r) -> dict:
 def svg_charts(view, smoothing: float) -> dict:
     """Title -> zero-argument function drawing that chart as on this page (for the SVG downloads)."""
     calls = chart_calls(view, smoothing)
-    return {calls[slot].title: functools.partial(getattr(charts, calls[slot].name), *calls[slot].args,
+    return {calls[slot].title: functools.partial(run_charts.BUILDERS[calls[slot].name], *calls[slot].args,
                                                  **calls[slot].kwargs)
             for row in LAYOUT for slot in row if slot in calls}  # in the page's order
 

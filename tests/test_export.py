@@ -103,7 +103,7 @@ def test_a_run_without_checkpoint_exports_the_rest(finished):
 
 def test_every_chart_exports_as_svg(finished):
     pytest.importorskip("vl_convert")
-    from ui import charts
+    from ui import run_charts as charts
     from ui.explore_charts import gate_bars, interpolation_chart, svg_bytes
 
     reader, run_id, _ = finished
