@@ -329,7 +329,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         with CtrlC(control), writer:  # the writer records an abort or a crash as the run's end
-            result = execute(run, control=control, callbacks=callbacks)
+            result = execute(run, control=control, callbacks=callbacks, backend="cli")
     except KeyboardInterrupt:
         error(f"aborted by a second Ctrl-C: run {run.run_id} is marked stopped, without a checkpoint")
         return EXIT_ABORTED
