@@ -17,6 +17,7 @@ SummaryWriter.add_image, which would need an imaging library (PIL) besides.
 """
 from __future__ import annotations
 
+import importlib.util
 import io
 import math
 import tempfile
@@ -30,6 +31,8 @@ from . import provenance
 from .png import heatmap_rgb, png_bytes
 from .reader import RunReader
 
+# whether the export can work here, found without importing anything (a page can grey out its button)
+AVAILABLE = all(importlib.util.find_spec(m) is not None for m in ("torch", "tensorboard"))
 # metrics.csv column -> TensorBoard tag; "step" is the x axis, load_<e> become expert_load/<e>
 SCALAR_TAGS = {
     "loss": "loss/train", "total_loss": "loss/total", "val_loss": "loss/validation",
