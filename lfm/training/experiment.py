@@ -21,6 +21,7 @@ from lfm.nn.model import LFModel, build_model
 from lfm.store import RunWriter, provenance
 
 from .loop import SEED_LOCK, TrainingControl, TrainResult, resolve_device, train_model
+from .steering import ControlListener
 
 
 @dataclass
@@ -81,6 +82,8 @@ def execute(run: PreparedRun, *, control: TrainingControl | None = None, callbac
 
     backend says what drives the run, for its provenance: "cli", "thread" (a dashboard job) or "python"."""
     writer = open_run(run)
+    control = control or TrainingControl()
+    steering = ControlListener(writer.path, control)  # commands sent through the run folder, from anywhere
     t = run.config.training
     try:
         writer.record_provenance(provenance.collect(backend=backend, **torch_facts(t.device)))
@@ -89,7 +92,7 @@ def execute(run: PreparedRun, *, control: TrainingControl | None = None, callbac
             run.data.train_loader(t.batch_size, t.seed),
             t.num_epochs,
             t.learning_rate,
-            callbacks=[writer, *callbacks],
+            callbacks=[writer, steering, *callbacks],
             device=t.device,
             seed=t.seed,
             control=control,
