@@ -96,15 +96,80 @@ def _summary_writer():
     return SummaryWriter
 
 
+class RunEvents:
+    """One run's TensorBoard event file, written in this module's vocabulary (tags, images, hparams).
+
+    Both the export of a recorded run (write_tensorboard) and the live logger (TensorBoardLogger) write
+    through it, so a run reads the same in TensorBoard either way."""
+
+    def __init__(self, log_dir: str | Path):
+        SummaryWriter = _summary_writer()
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from torch.utils.tensorboard.summary import hparams
+
+        self._summary, self._hparams = Summary, hparams  # proto class and builder, imported only here
+        self.log_dir = Path(log_dir)
+        self.writer = SummaryWriter(log_dir=str(self.log_dir))
+        self.tags: set[str] = set()  # scalar tags written so far: the hparams metrics are among these
+
+    def metrics(self, row: dict, step: int) -> None:
+        """One metrics row ({column: value}) as scalars at `step`; None and NaN (not logged) are skipped."""
+        for column, value in row.items():
+            tag = scalar_tag(column)
+            if tag is not None and value is not None and not math.isnan(value):
+                self.writer.add_scalar(tag, float(value), step)
+                self.tags.add(tag)
+
+    def lambda_change(self, step: int, value: float) -> None:
+        self.writer.add_scalar(LAMBDA_CHANGE_TAG, float(value), step)
+
+    def gates(self, snapshot: dict, step: int) -> None:
+        """A gates.jsonl snapshot's probe gates (N, E) and expert × regime matrix (E, K) as heatmaps,
+        both drawn with experts as rows."""
+        if snapshot.get("probe_gates"):
+            self._image(PROBE_IMAGE_TAG, np.asarray(snapshot["probe_gates"], dtype=float).T, step)  # (E, N)
+        if snapshot.get("regime_matrix"):
+            self._image(REGIME_IMAGE_TAG, np.asarray(snapshot["regime_matrix"], dtype=float), step)  # (E, K)
+
+    def hparams(self, config: dict) -> None:
+        """The settings as hparams; as metrics the scalars written whose last value is the run's final one
+        (the HParams tab reads those values from the scalars themselves, so none are passed here)."""
+        metric_names = {tag: 0.0 for tag in HPARAM_METRICS if tag in self.tags}
+        for item in self._hparams(hparam_values(config), metric_names):
+            self.writer.file_writer.add_summary(item)
+
+    def text(self, tag: str, rows: list[tuple[str, Any]], step: int = 0) -> None:
+        self.writer.add_text(tag, markdown_table(rows), step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def __enter__(self) -> RunEvents:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _image(self, tag: str, values: np.ndarray, step: int) -> None:
+        # SummaryWriter.add_image would need PIL to encode: the PNG comes from lfm/store/png.py instead
+        rgb = heatmap_rgb(values)  # (8H, 8W, 3)
+        image = self._summary.Image(height=rgb.shape[0], width=rgb.shape[1], colorspace=3,
+                                    encoded_image_string=png_bytes(rgb))
+        self.writer.file_writer.add_summary(self._summary(value=[self._summary.Value(tag=tag, image=image)]), step)
+
+
+def image_caption(regime_names: list[str] | None) -> tuple[str, str]:
+    """How to read the gate images, as a row of the run/summary text."""
+    regimes = ", ".join(regime_names or []) or "none"
+    return ("gate images", "rows are experts; columns are the probe windows (gates/probe) or the regimes "
+                           f"({regimes}) (gates/expert_x_regime); viridis, 0 dark to 1 yellow")
+
+
 def write_tensorboard(reader: RunReader, run_id: str, log_dir: str | Path, *, max_images: int = 10) -> list[Path]:
     """Write run_id's scalars, hparams, gate images and text into log_dir; return the event files written.
 
     log_dir is TensorBoard's folder for one run: exporting several runs into log_dir/<run_id> each lets
     one `tensorboard --logdir log_dir` compare them."""
-    SummaryWriter = _summary_writer()
-    from tensorboard.compat.proto.summary_pb2 import Summary
-    from torch.utils.tensorboard.summary import hparams
-
     log_dir = Path(log_dir)
     config, summary = reader.config(run_id), reader.summary(run_id)
     metrics = reader.read_metrics(run_id)  # complete rows only
@@ -114,58 +179,31 @@ def write_tensorboard(reader: RunReader, run_id: str, log_dir: str | Path, *, ma
     facts = provenance.read(reader.path(run_id))
     before = set(log_dir.glob("events.out.tfevents.*"))
 
-    with SummaryWriter(log_dir=str(log_dir)) as writer:
-        files = writer.file_writer  # the raw event writer, for summaries SummaryWriter has no method for
-
-        # 1. scalars: each column at its step; empty cells (e.g. val_loss between epochs) are skipped
-        tags = {c: scalar_tag(c) for c in metrics.columns if scalar_tag(c)}
+    with RunEvents(log_dir) as out:
+        # 1. scalars: each column at its step
         for row in metrics.to_dict("records"):
-            for column, tag in tags.items():
-                if row[column] is not None and not math.isnan(row[column]):
-                    writer.add_scalar(tag, float(row[column]), int(row["step"]))
-
+            out.metrics(row, int(row["step"]))
         # 2. events: a lambda change as a scalar at its step; every event as a line of text
         for event in events:
             if event.get("kind") == "lambda_change" and event.get("value") is not None:
-                writer.add_scalar(LAMBDA_CHANGE_TAG, float(event["value"]), int(event.get("step") or 0))
+                out.lambda_change(int(event.get("step") or 0), event["value"])
         if events:
-            writer.add_text("run/events", markdown_table(
-                [(f"step {e.get('step')}", f"{e.get('kind')}: {e.get('value', '')}") for e in events]), 0)
-
-        # 3. hparams: settings, and as metrics the scalars above whose last value is the run's final one
-        present = set(tags.values())
-        metric_names = {tag: 0.0 for tag in HPARAM_METRICS if tag in present}  # values are read from the scalars
-        for item in hparams(hparam_values(config), metric_names):
-            files.add_summary(item)
-
+            out.text("run/events", [(f"step {e.get('step')}", f"{e.get('kind')}: {e.get('value', '')}")
+                                    for e in events])
+        # 3. hparams: the settings, and the final losses and entropies
+        out.hparams(config)
         # 4. gate heatmaps at evenly spaced log steps
         for index in snapshot_indices(len(gates), max_images):
-            snapshot = gates[index]
-            step = int(snapshot.get("step") or 0)
-            if snapshot.get("probe_gates"):
-                image = _image(Summary, np.asarray(snapshot["probe_gates"], dtype=float).T)  # (E, N)
-                files.add_summary(Summary(value=[Summary.Value(tag=PROBE_IMAGE_TAG, image=image)]), step)
-            if snapshot.get("regime_matrix"):
-                image = _image(Summary, np.asarray(snapshot["regime_matrix"], dtype=float))  # (E, K)
-                files.add_summary(Summary(value=[Summary.Value(tag=REGIME_IMAGE_TAG, image=image)]), step)
-
+            out.gates(gates[index], int(gates[index].get("step") or 0))
         # 5. text: what the run is, what produced it, and how to read the images
-        regimes = ", ".join(info.get("regime_names") or []) or "none"
-        writer.add_text("run/summary", markdown_table([
+        out.text("run/summary", [
             ("run", run_id), ("name", summary.name or ""), ("state", summary.state),
             ("reason", summary.status.get("reason", "")), ("created", summary.created or ""),
-            ("gate images", "rows are experts; columns are the probe windows (gates/probe) or the regimes "
-                            f"({regimes}) (gates/expert_x_regime); viridis, 0 dark to 1 yellow"),
-        ]), 0)
+            image_caption(info.get("regime_names")),
+        ])
         if facts is not None:
-            writer.add_text("run/provenance", markdown_table(provenance.describe(facts)), 0)
+            out.text("run/provenance", provenance.describe(facts))
     return sorted(set(log_dir.glob("events.out.tfevents.*")) - before)
-
-
-def _image(Summary, values: np.ndarray):
-    """A TensorBoard image summary of an (H, W) matrix of probabilities, as a viridis PNG."""
-    rgb = heatmap_rgb(values)  # (8H, 8W, 3)
-    return Summary.Image(height=rgb.shape[0], width=rgb.shape[1], colorspace=3, encoded_image_string=png_bytes(rgb))
 
 
 def tensorboard_zip_name(run_id: str) -> str:
