@@ -308,12 +308,15 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
 # ---- commands ---------------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from lfm.store import tensorboard
     from lfm.training.experiment import execute, open_run, prepare_run
     from lfm.training.loop import TrainingControl
 
     try:
         cfg, sources = build_config(args)
         check_device(cfg.training.device)
+        if args.tensorboard is not None and not tensorboard.AVAILABLE:
+            raise BadInput("--tensorboard needs the tensorboard package: pip install tensorboard")
         run = prepare_run(cfg, args.runs_dir, name=args.name)  # loads the data, builds the model
         writer = open_run(run)  # the run's folder: only once the data and model are good
     except (BadInput, ValueError) as e:  # ConfigError and DataError are ValueErrors, as prepare_run's
@@ -331,6 +334,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         with CtrlC(control), writer:  # the writer records an abort or a crash as the run's end
+            if args.tensorboard is not None:  # DIR/<run_id>: runs logged into one DIR compare side by side
+                callbacks.append(tensorboard.TensorBoardLogger(Path(args.tensorboard) / run.run_id,
+                                                               run.config.to_dict(), run_dir=writer.path))
             result = execute(run, control=control, callbacks=callbacks, backend="cli")
     except KeyboardInterrupt:
         error(f"aborted by a second Ctrl-C: run {run.run_id} is marked stopped, without a checkpoint")
@@ -462,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
     train.add_argument("--name", help="a name for the run, shown in the dashboard and in its folder name")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="also log to TensorBoard while training, into DIR/RUN_ID (needs the tensorboard package)")
     train.set_defaults(func=cmd_train)
 
     runs = commands.add_parser("runs", help="list the runs in the runs folder",

@@ -18,8 +18,9 @@ from lfm.config import RunConfig
 from lfm.store import METRIC_COLUMNS, RunReader, provenance
 from lfm.store.png import heat_colours
 from lfm.store.tensorboard import (HPARAM_METRICS, LAMBDA_CHANGE_TAG, PROBE_IMAGE_TAG, REGIME_IMAGE_TAG, scalar_tag,
-                                   snapshot_indices, tensorboard_zip, tensorboard_zip_name, write_tensorboard)
-from lfm.training.experiment import execute, prepare_run
+                                   TensorBoardLogger, snapshot_indices, tensorboard_zip, tensorboard_zip_name,
+                                   write_tensorboard)
+from lfm.training.experiment import execute, open_run, prepare_run
 from lfm.training.loop import TrainingControl
 from tiny import TINY_SETTINGS
 
@@ -38,14 +39,24 @@ class ChangeLambda:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """(reader, run_id) of a tiny finished run of 12 log steps with one lambda change."""
+def trained(tmp_path_factory):
+    """(reader, run_id, live) of a tiny finished run of 12 log steps with one lambda change, which was
+    also logged live to TensorBoard into the folder `live`."""
     runs_dir = tmp_path_factory.mktemp("runs")
     cfg = RunConfig().with_overrides({**TINY_SETTINGS, "num_epochs": 3, "lambda_entropy": 0.1})
     prepared = prepare_run(cfg, runs_dir, name="tensorboard")
+    writer = open_run(prepared)
+    live = tmp_path_factory.mktemp("live") / prepared.run_id
     control = TrainingControl()
-    assert execute(prepared, control=control, callbacks=[ChangeLambda(control)]).status == "finished"
-    return RunReader(runs_dir), prepared.run_id
+    logger = TensorBoardLogger(live, cfg.to_dict(), run_dir=writer.path)
+    assert execute(prepared, control=control, callbacks=[ChangeLambda(control), logger]).status == "finished"
+    return RunReader(runs_dir), prepared.run_id, live
+
+
+@pytest.fixture(scope="module")
+def run(trained):
+    """(reader, run_id) of that run."""
+    return trained[:2]
 
 
 def accumulator(log_dir) -> EventAccumulator:
@@ -188,3 +199,35 @@ def test_cli_export_refuses_bad_input_in_one_line(run, tmp_path, capsys, argv, m
     assert err.startswith("lfm: error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "tb").exists()
 
+
+
+def test_logging_live_writes_what_the_export_writes(trained, exported):
+    exported_events, _, _ = exported
+    live = accumulator(trained[2])
+    tags = exported_events.Tags()
+    assert live.Tags()["scalars"] and sorted(live.Tags()["scalars"]) == sorted(tags["scalars"])
+    for tag in tags["scalars"]:
+        assert [(s.step, s.value) for s in live.Scalars(tag)] == [(s.step, s.value) for s in exported_events.Scalars(tag)]
+    for tag in (PROBE_IMAGE_TAG, REGIME_IMAGE_TAG):
+        assert ([(i.step, i.encoded_image_string) for i in live.Images(tag)]
+                == [(i.step, i.encoded_image_string) for i in exported_events.Images(tag)])
+    assert live.PluginTagToContent("hparams") == exported_events.PluginTagToContent("hparams")
+    provenance_text = live.Tensors("run/provenance/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "torch" in provenance_text and "started by" in provenance_text
+
+
+def test_cli_train_logs_to_tensorboard(tmp_path, capsys):
+    settings = [f"--set={key}={value}" for key, value in TINY_SETTINGS.items()]
+    assert main(["train", "--quiet", "--runs-dir", str(tmp_path / "runs"), "--tensorboard", str(tmp_path / "tb"),
+                 *settings]) == 0
+    (run,) = RunReader(tmp_path / "runs").list_runs()
+    events = accumulator(tmp_path / "tb" / run.run_id)
+    assert [s.step for s in events.Scalars("loss/train")] == list(range(1, 5))  # one epoch of 4 steps
+    assert [i.step for i in events.Images(PROBE_IMAGE_TAG)] == [1, 2, 3, 4]
+
+
+def test_cli_train_without_tensorboard_installed_is_bad_input(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("lfm.store.tensorboard.AVAILABLE", False)
+    assert main(["train", "--quiet", "--runs-dir", str(tmp_path / "runs"), "--tensorboard", str(tmp_path / "tb")]) == 2
+    assert "pip install tensorboard" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "tb").exists()  # refused before any run folder

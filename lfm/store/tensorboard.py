@@ -10,6 +10,8 @@ What a run folder (lfm/store/files.py) becomes, all at the step it was logged at
               at up to `max_images` evenly spaced log steps (the first and last among them)
     text      run/summary (id, name, outcome), run/provenance (lfm/store/provenance.py), run/events
 
+TensorBoardLogger writes the same live, as a training callback (`python -m lfm train --tensorboard DIR`).
+
 The files are written with torch.utils.tensorboard.SummaryWriter, which needs the `tensorboard` package
 (`pip install tensorboard`, or the project's `tensorboard` extra); both are imported only when a run is
 exported, so lfm.store keeps working without torch. Images are encoded here rather than by
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import provenance
+from .files import rounded
 from .png import heatmap_rgb, png_bytes
 from .reader import RunReader
 
@@ -125,7 +128,9 @@ class RunEvents:
 
     def gates(self, snapshot: dict, step: int) -> None:
         """A gates.jsonl snapshot's probe gates (N, E) and expert × regime matrix (E, K) as heatmaps,
-        both drawn with experts as rows."""
+        both drawn with experts as rows. Values are rounded as gates.jsonl stores them, so a live log
+        and a later export of the same run draw identical images."""
+        snapshot = {key: rounded(snapshot.get(key)) for key in ("probe_gates", "regime_matrix")}
         if snapshot.get("probe_gates"):
             self._image(PROBE_IMAGE_TAG, np.asarray(snapshot["probe_gates"], dtype=float).T, step)  # (E, N)
         if snapshot.get("regime_matrix"):
@@ -219,3 +224,50 @@ def tensorboard_zip(reader: RunReader, run_id: str) -> bytes:
             for path in written:
                 archive.write(path, f"{run_id}/{path.name}")
         return buffer.getvalue()
+
+
+class TensorBoardLogger:
+    """Training callback writing a run to TensorBoard while it trains (`python -m lfm train --tensorboard DIR`).
+
+    It writes what write_tensorboard exports afterwards, from the loop's records instead of the run
+    folder: the scalars at every log step, lambda changes as they happen, the gate heatmaps at the same
+    evenly spaced log steps (and, for a run that ends early, its last), and at the end the hparams.
+    run_dir, when given, is the run's folder, whose provenance.json is added as text at the start."""
+
+    def __init__(self, log_dir: str | Path, config: dict, *, run_dir: str | Path | None = None,
+                 max_images: int = 10):
+        self.config = config            # the RunConfig dict: the hparams
+        self.run_dir = run_dir          # the run store folder of this run, for its provenance
+        self.max_images = max_images
+        self.events = RunEvents(log_dir)  # raises TensorBoardUnavailable before any training starts
+        self.image_at: set[int] = set()  # indices of the log records drawn as heatmaps
+        self.records = 0                # log records seen
+        self.last: dict | None = None   # the latest record, for the final heatmap
+
+    def on_train_start(self, info: dict) -> None:
+        # the loop logs every log_every steps and once more at the end of a partial interval
+        log_every = int(self.config.get("training", {}).get("log_every") or 1)
+        logs = math.ceil(int(info.get("total_steps") or 0) / log_every)
+        self.image_at = set(snapshot_indices(logs, self.max_images))
+        facts = provenance.read(self.run_dir) if self.run_dir is not None else None
+        if facts is not None:
+            self.events.text("run/provenance", provenance.describe(facts))
+        self.events.text("run/summary", [image_caption(info.get("regime_names"))])
+
+    def on_step_end(self, record: dict) -> None:
+        step = int(record["step"])
+        loads = {f"{LOAD_PREFIX}{e}": value for e, value in enumerate(record.get("expert_load") or ())}
+        self.events.metrics({**{c: record.get(c) for c in SCALAR_TAGS}, **loads}, step)
+        if self.records in self.image_at:
+            self.events.gates(record, step)
+        self.records += 1
+        self.last = record
+
+    def on_lambda_change(self, change: dict) -> None:
+        self.events.lambda_change(int(change["step"]), change["value"])
+
+    def on_train_end(self, result, model=None) -> None:
+        if self.last is not None and self.records - 1 not in self.image_at:  # ended early: draw where it ended
+            self.events.gates(self.last, int(self.last["step"]))
+        self.events.hparams(self.config)
+        self.events.close()
