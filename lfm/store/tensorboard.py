@@ -34,8 +34,17 @@ from .files import rounded
 from .png import heatmap_rgb, png_bytes
 from .reader import RunReader
 
-# whether the export can work here, found without importing anything (a page can grey out its button)
-AVAILABLE = all(importlib.util.find_spec(m) is not None for m in ("torch", "tensorboard"))
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None  # finds, imports nothing
+    except ValueError:  # a module blocked with sys.modules[name] = None
+        return False
+
+
+# whether the export can work here (a page can grey out its button instead of failing on a click)
+AVAILABLE = _installed("torch") and _installed("tensorboard")
+
 # metrics.csv column -> TensorBoard tag; "step" is the x axis, load_<e> become expert_load/<e>
 SCALAR_TAGS = {
     "loss": "loss/train", "total_loss": "loss/total", "val_loss": "loss/validation",
