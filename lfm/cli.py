@@ -503,6 +503,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="set lambda_entropy to X from the next step on")
     control.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
     control.set_defaults(func=cmd_control)
+
+    from lfm.cli_sweep import add_parser as add_sweep_parser  # here: lfm.cli_sweep imports this module
+
+    add_sweep_parser(commands)
     return parser
 
 

@@ -169,3 +169,38 @@ def test_control_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     done = lfm_cli(*args, "--runs-dir", str(tmp_path), check=False)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+# ---- the dashboard's buttons: in memory for its own runs, through the folder for any other --------------
+
+def test_run_controls_steer_a_run_of_another_process_through_its_folder(tmp_path):
+    from lfm.lab.controls import RunControls
+
+    writer = live_run(tmp_path)
+    controls = RunControls(tmp_path, writer.run_id, RunReader(tmp_path).status(writer.run_id))
+    assert not controls.in_memory and controls.active and controls.state == "running"
+    controls.pause()
+    controls.set_lambda(0.4)
+    controls.stop()
+    sent = [(c.command, c.value, c.source) for c in ControlInbox(writer.path).poll()]
+    assert sent == [("pause", None, "a dashboard"), ("set_lambda", 0.4, "a dashboard"), ("stop", None, "a dashboard")]
+    writer.on_paused()  # what the training loop calls while paused
+    assert RunControls(tmp_path, writer.run_id, RunReader(tmp_path).status(writer.run_id)).state == "paused"
+
+
+def test_run_controls_use_the_jobs_own_control_for_a_run_of_this_dashboard(tmp_path):
+    from lfm.lab.controls import RunControls
+
+    class FakeJob:
+        state = "running"
+        control = TrainingControl()
+
+    job = FakeJob()
+    controls = RunControls(tmp_path, "any-id", {}, job=job)
+    controls.pause()
+    assert job.control.paused
+    controls.set_lambda(-1.0)
+    assert job.control._take_lambda() == -1.0
+    controls.resume()
+    assert not job.control.paused
+    assert not (tmp_path / "any-id").exists()  # nothing written: the fast path
