@@ -9,8 +9,9 @@ comparable machine, so every run records, when it starts training:
                                     absent. Asking git is bounded by GIT_TIMEOUT_S and never fails a run
     device, torch_threads           where the run trained (given by the training layer, which has torch)
     host, platform, backend         the machine, its OS, and what drove the run: "cli" for
-                                    `python -m lfm train`, "thread" for a dashboard job, "python" for
-                                    code calling lfm.training.experiment.execute itself
+                                    `python -m lfm train`, "thread" for a dashboard job, "process" or
+                                    "ray" for a sweep's worker (lfm/lab/backends.py), "python" for code
+                                    calling lfm.training.experiment.execute itself
 
 This module imports no torch: versions come from the installed packages' metadata, and the facts only
 torch knows (the device, its thread count) are passed in by lfm.training.experiment.

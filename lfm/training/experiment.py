@@ -80,7 +80,8 @@ def execute(run: PreparedRun, *, control: TrainingControl | None = None, callbac
             backend: str = "python") -> TrainResult:
     """Train a prepared run to its end (finished, stopped, diverged or failed), recording everything.
 
-    backend says what drives the run, for its provenance: "cli", "thread" (a dashboard job) or "python"."""
+    backend says what drives the run, for its provenance: "cli", "thread" (a dashboard job), "process" or
+    "ray" (a worker, lfm/lab/worker.py), or "python"."""
     writer = open_run(run)
     control = control or TrainingControl()
     steering = ControlListener(writer.path, control)  # commands sent through the run folder, from anywhere
