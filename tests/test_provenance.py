@@ -66,6 +66,14 @@ def test_cli_and_dashboard_runs_name_their_backend(tmp_path):
     assert backends == {"cli": "cli", "dashboard": "thread"}
 
 
+def test_a_sweep_worker_records_its_backend(tmp_path):
+    from lfm.lab.worker import RunSpec, train_one
+
+    outcome = train_one(RunSpec(TINY_CONFIG.to_dict(), str(tmp_path), "worker", {}, backend="ray"))
+    assert outcome.status == "finished"
+    assert provenance.read(RunReader(tmp_path).path(outcome.run_id))["backend"] == "ray"
+
+
 def test_git_outside_a_checkout_gives_none(tmp_path, monkeypatch):
     monkeypatch.setattr(provenance, "PACKAGE_DIR", tmp_path)  # lfm installed somewhere that is no checkout
     assert provenance.git_state() == (None, None)
