@@ -3,6 +3,7 @@ git being absent, slow or elsewhere never fails a run; the Runs page shows it an
 
 import json
 import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,23 @@ def test_git_outside_a_checkout_gives_none(tmp_path, monkeypatch):
     assert provenance.git_state() == (None, None)
 
 
+def test_a_repository_that_does_not_track_lfm_gives_none(tmp_path, monkeypatch):
+    """lfm installed into a virtual environment inside some other project's checkout."""
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    package = tmp_path / ".venv" / "site-packages" / "lfm"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (tmp_path / "README").write_text("another project")
+    for argv in (["init", "-q"], ["add", "README"],
+                 ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "other"]):
+        subprocess.run(["git", "-C", str(tmp_path), *argv], check=True, capture_output=True)
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", package)
+    assert provenance.git_state() == (None, None)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "-f", str(package / "__init__.py")], check=True)
+    assert provenance.git_state()[1] is True  # now tracked (and staged: a local change) -> a checkout of lfm
+
+
 @pytest.mark.parametrize("failure", [FileNotFoundError("git"), subprocess.TimeoutExpired("git", 2.0),
                                      PermissionError("git")])
 def test_git_that_is_absent_or_hangs_never_fails_a_run(tmp_path, monkeypatch, failure):
@@ -97,7 +115,7 @@ def test_git_that_is_absent_or_hangs_never_fails_a_run(tmp_path, monkeypatch, fa
 
 
 def test_local_changes_are_reported(tmp_path, monkeypatch):
-    replies = {"rev-parse": "0123456789abcdef", "status": " M lfm/cli.py"}
+    replies = {"ls-files": "__init__.py", "rev-parse": "0123456789abcdef", "status": " M lfm/cli.py"}
 
     def fake_git(argv, **kwargs):
         return subprocess.CompletedProcess(argv, 0, stdout=replies[argv[3]] + "\n", stderr="")

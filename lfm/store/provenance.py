@@ -58,7 +58,11 @@ def git_state() -> tuple[str | None, bool | None]:
     """(commit hash, whether tracked files have local changes) of the checkout lfm runs from.
 
     Untracked files are not counted: a checkout always holds some (runs/, .venv/), and they are not
-    code the run used. (None, None) when lfm is not in a git checkout or git cannot answer in time."""
+    code the run used. (None, None) when lfm is not in a git checkout or git cannot answer in time.
+    A checkout of lfm is one that tracks lfm/__init__.py: lfm installed into a virtual environment that
+    happens to sit inside some other repository must not report that repository's commit."""
+    if _git("ls-files", "--error-unmatch", "__init__.py") is None:
+        return None, None
     revision = _git("rev-parse", "HEAD")
     if not revision:
         return None, None
