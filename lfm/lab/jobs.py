@@ -207,7 +207,7 @@ class JobManager:
 
     def _train(self, job: Job) -> None:
         try:
-            job.result = execute(job.run, control=job.control)
+            job.result = execute(job.run, control=job.control, backend="thread")
         except Exception as exc:  # execute reports training errors itself; this is anything around it
             job.run.writer.fail(f"{type(exc).__name__}: {exc}")
             job.result = TrainResult("failed", f"{type(exc).__name__}: {exc}", 0, None, 0.0)
