@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from lfm.config import FIELDS, ConfigError, RunConfig, field_by_name, load_run_config, parse_value
+from lfm.config import FIELDS, ConfigError, RunConfig, load_run_config, parse_value
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
 DATA_NAMES = ("random", "regimes", "seattle_weather")  # --data values naming a built-in data set
@@ -64,13 +64,10 @@ def parse_sets(items: list[str]) -> dict[str, str]:
         key = key.strip()
         if not eq or not key:
             raise BadInput(f"--set {item!r}: expected KEY=VALUE, e.g. --set lambda_entropy=0.3")
-        group = ""  # stays empty for an unknown key
         try:
-            group = field_by_name(key).group + ".json: "
             parse_value(key, value)  # checked one by one so the message points at --set, not a file
-        except ConfigError as e:
-            # "training.json: num_epochs = ..." -> the value came from the flag, not from the file
-            raise BadInput(f"--set {key}={value}: {str(e).removeprefix(group)}") from None
+        except ConfigError as e:  # the value came from the flag, not from the file e.source names
+            raise BadInput(f"--set {key}={value}: {e.message}") from None
         overrides[key] = value  # repeated keys: the last one wins
     return overrides
 
@@ -108,7 +105,7 @@ def build_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
         try:
             cfg = cfg.with_overrides(overrides)
         except ConfigError as e:  # a check across settings failed: say the flags took part
-            raise ConfigError(f"{e} (after {', '.join(flags)})", e.field) from None
+            raise ConfigError(f"{e.message} (after {', '.join(flags)})", e.field, e.source) from None
     sources = [paths.get(g, f"default {g}") for g in ("hyperparameters", "training")]
     return cfg, sources + flags
 

@@ -152,6 +152,43 @@ def test_message_reads_as_documented(tmp_path):
     assert info.value.field == "batch_size"
 
 
+@pytest.mark.parametrize("group, content, field, allowed", [case[1:] for case in BAD_FILES],
+                         ids=[case[0] for case in BAD_FILES])
+def test_config_error_carries_source_field_and_message(tmp_path, group, content, field, allowed):
+    path = write(tmp_path, f"{group}.json", content)
+    with pytest.raises(ConfigError) as info:
+        load_run_config(**{f"{group}_path": path})
+    e = info.value
+    assert field in e.message and allowed in e.message
+    assert str(e) == f"{e.source}: {e.message}"  # the one line the CLI prints, put together
+    if "budget" in e.message:  # the parameter budget: no single setting at fault, both files involved
+        assert (e.field, e.source) == (None, "hyperparameters.json")
+    else:
+        assert (e.field, e.source) == (field, str(path))
+    assert not e.message.startswith(str(path))  # the message leaves the source to .source
+
+
+def test_config_error_source_is_optional_and_survives_pickling():
+    import pickle
+
+    with pytest.raises(ConfigError) as info:
+        check_value("batch_size", 0, source="the form")
+    assert (info.value.source, info.value.field) == ("the form", "batch_size")
+    assert info.value.message == "batch_size = 0 is out of range: allowed integers 1 to 4096"
+    with pytest.raises(ConfigError) as info:
+        field_by_name("nope")
+    assert info.value.source is None and str(info.value) == info.value.message
+    copy = pickle.loads(pickle.dumps(ConfigError("x = 1 is wrong", "x", "a.json")))
+    assert (str(copy), copy.message, copy.field, copy.source) == ("a.json: x = 1 is wrong", "x = 1 is wrong",
+                                                                   "x", "a.json")
+
+
+def test_parse_value_names_the_file_of_the_setting_as_source():
+    with pytest.raises(ConfigError) as info:
+        parse_value("num_epochs", "ten")
+    assert info.value.source == "training.json" and info.value.message.startswith("num_epochs = ")
+
+
 @pytest.mark.parametrize("f", [f for f in FIELDS if f.type is not str], ids=lambda f: f.name)
 def test_every_number_setting_checks_both_ends(f):
     low = f.min if f.min_exclusive else f.min - (1 if f.type is int else 0.01)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from lfm.config import (FIELDS, GROUPS, PARAMETER_BUDGET, ConfigError, Field, RunConfig,
+from lfm.config import (FIELDS, PARAMETER_BUDGET, ConfigError, Field, RunConfig,
                         check_value, estimate_parameters, field_by_name, format_value, load_presets,
                         parse_value)
 from lfm.data import DATASET_NOTES, DataError, load_csv
@@ -62,12 +62,9 @@ class Settings:
     preset: str               # preset last chosen (its values may have been edited since)
 
 
-def _plain(e: Exception) -> str:
-    """A config message without its 'training.json: ' prefix: the form has no files."""
-    text = str(e)
-    for group in GROUPS:
-        text = text.removeprefix(f"{group}.json: ")
-    return text
+def _plain(e: ConfigError) -> str:
+    """A config message without its source ('training.json'): the form has no files."""
+    return e.message
 
 
 def _label(f: Field):

@@ -135,8 +135,8 @@ def parse_values(setting: str, text: str) -> list:
                           f"{field_by_name(setting).allowed}", setting)
     try:
         values = [parse_value(setting, part) for part in parts]
-    except ConfigError as e:  # a list typed in a form, not a file: drop the "training.json: " prefix
-        raise ConfigError(str(e).removeprefix(f"{field_by_name(setting).group}.json: "), setting) from None
+    except ConfigError as e:  # a list typed in a form, not a file: no source to name
+        raise ConfigError(e.message, setting) from None
     repeated = sorted({v for v in values if values.count(v) > 1})
     if repeated:
         raise ConfigError(f"{setting} lists {', '.join(map(str, repeated))} more than once: allowed "
