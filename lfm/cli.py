@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from lfm.config import FIELDS, ConfigError, RunConfig, load_run_config, parse_value
+from lfm.datasets import BUILT_IN, DATASETS
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
-DATA_NAMES = ("random", "regimes", "seattle_weather")  # --data values naming a built-in data set
+FILE_DATASET = next(d.name for d in DATASETS.values() if d.needs_file)  # what --data PATH.csv sets
 
 
 class BadInput(Exception):
@@ -76,12 +77,12 @@ def data_overrides(data: str | None) -> dict[str, Any]:
     """--data NAME_OR_CSV -> the dataset and csv_path settings it stands for."""
     if data is None:
         return {}
-    if data in DATA_NAMES:
+    if data in BUILT_IN:
         return {"dataset": data, "csv_path": None}
     if data.lower().endswith(".csv") or os.path.isfile(data):
         # absolute, so the run's saved config still finds the file when read from another folder
-        return {"dataset": "csv", "csv_path": os.path.abspath(data)}
-    raise BadInput(f"--data {data!r}: expected {', '.join(DATA_NAMES)} or the path of a .csv file")
+        return {"dataset": FILE_DATASET, "csv_path": os.path.abspath(data)}
+    raise BadInput(f"--data {data!r}: expected {', '.join(BUILT_IN)} or the path of a .csv file")
 
 
 def build_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
@@ -398,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--training", metavar="PATH",
                        help="training settings file (default: ./training.json if present)")
     train.add_argument("--data", metavar="NAME_OR_CSV",
-                       help=f"{', '.join(DATA_NAMES)}, or the path of a .csv file of numeric columns")
+                       help=f"{', '.join(BUILT_IN)}, or the path of a .csv file of numeric columns")
     train.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                        help="change one setting (repeatable; the settings are listed below)")
     train.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")

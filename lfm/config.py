@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, NamedTuple
 
+from lfm.datasets import DATASET_NAMES, DATASETS
+
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 GROUPS = ("hyperparameters", "training")  # one file per group: <group>.json
 PARAMETER_BUDGET = 50_000_000  # refuse models estimated above this many parameters
 # The adaptive layers generate a whole weight matrix per sample, kept for the backward pass:
 # refuse batches that would generate more numbers than this (about 1 GiB in float32).
 GENERATED_WEIGHTS_BUDGET = 256_000_000
-SYNTHETIC_DATASETS = ("random", "regimes")  # datasets that make exactly num_samples windows
 
 
 class ConfigError(ValueError):
@@ -119,11 +120,8 @@ FIELDS: tuple[Field, ...] = (
           "synthetic datasets make exactly this many; real ones are limited by their length.", 8, 1_000_000),
     Field("num_epochs", _T, int, 10, "Passes over the training windows.", 1, 10_000),
     Field("learning_rate", _T, float, 0.001, "Step size of the Adam optimiser.", 0, 1, min_exclusive=True),
-    Field("dataset", _T, str, "regimes", "Where the sequences come from. random: noise, nothing to learn "
-          "(the seed's dummy data). regimes: signals from known generators (sine, square, ...), so expert "
-          "specialisation can be measured. seattle_weather: daily Seattle weather 2012-2015. csv: the "
-          "numeric columns of your own file (set csv_path).",
-          choices=("random", "regimes", "seattle_weather", "csv")),
+    Field("dataset", _T, str, "regimes", "Where the sequences come from. "
+          + " ".join(f"{d.name}: {d.summary}." for d in DATASETS.values()), choices=DATASET_NAMES),
     Field("csv_path", _T, str, None, "Path of a CSV file of numeric columns; only with dataset 'csv'.",
           optional=True, allowed="a file path when dataset is 'csv', otherwise null"),
     Field("device", _T, str, "auto", "Where to train; auto picks cuda, then mps, then cpu.",
@@ -297,8 +295,8 @@ class TrainingConfig(_Settings):
     num_samples: int = _default("num_samples")        # windows made, training + validation
     num_epochs: int = _default("num_epochs")          # passes over the training windows
     learning_rate: float = _default("learning_rate")  # Adam step size
-    dataset: str = _default("dataset")                # random | regimes | seattle_weather | csv
-    csv_path: str | None = _default("csv_path")       # the CSV file, iff dataset == "csv"
+    dataset: str = _default("dataset")                # a name in lfm.datasets.DATASETS
+    csv_path: str | None = _default("csv_path")       # the CSV file, iff the data set reads one ("csv")
     device: str = _default("device")                  # auto | cpu | cuda | mps
     seed: int = _default("seed")                      # seeds data, initialisation and shuffling
     log_every: int = _default("log_every")            # optimiser steps between metric records
@@ -311,14 +309,15 @@ class TrainingConfig(_Settings):
 
     def _check_combinations(self, source: str) -> None:
         allowed = _BY_NAME["csv_path"].allowed
-        if self.dataset == "csv" and self.csv_path is None:
-            raise ConfigError(f"csv_path = null but dataset = \"csv\": allowed {allowed}", "csv_path",
-                              source)
-        if self.dataset != "csv" and self.csv_path is not None:
+        data = DATASETS[self.dataset]  # a valid choice: checked per setting before this
+        if data.needs_file and self.csv_path is None:
+            raise ConfigError(f"csv_path = null but dataset = {_show(self.dataset)}: allowed {allowed}",
+                              "csv_path", source)
+        if not data.needs_file and self.csv_path is not None:
             raise ConfigError(f"csv_path = {_show(self.csv_path)} but dataset = "
                               f"{_show(self.dataset)}: allowed {allowed}", "csv_path", source)
         windows = self.num_train_windows
-        if self.dataset in SYNTHETIC_DATASETS and self.batch_size > windows:
+        if data.synthetic and self.batch_size > windows:
             raise ConfigError(f"batch_size = {self.batch_size} is more than the {windows} "
                               f"training windows (num_samples = {self.num_samples}, val_fraction = "
                               f"{self.val_fraction:g}): allowed integers 1 to {windows} here, or raise "
@@ -380,6 +379,48 @@ class RunConfig:
             values[f.group][name] = parse_value(name, value) if isinstance(value, str) else value
         return RunConfig(dataclasses.replace(self.model, **values["hyperparameters"]),
                          dataclasses.replace(self.training, **values["training"]))
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The settings a run recorded (its config.json, a checkpoint's "config"), read for display.
+
+    Reading never raises. Every run this version writes holds a valid RunConfig, and `config` is it.
+    A record written by an older version, edited by hand or damaged may not validate: then `config`
+    is None, `problem` says why, and each setting still reads as recorded where it passes its own
+    check, None where it does not. A missing setting (or group) takes its default, as in
+    RunConfig.from_dict. Look settings up by name: settings["lambda_entropy"]; a name that is not a
+    setting raises ConfigError, so a typo cannot read as a missing value.
+    """
+    config: RunConfig | None     # the validated config; None when the record does not validate
+    values: Mapping[str, Any]    # every setting of FIELDS by name -> typed value, or None if unusable
+    problem: str | None = None   # why config is None (the ConfigError's text)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[field_by_name(name).name]
+
+
+def settings_of(record: Any) -> RunSettings:
+    """RunSettings of a recorded config dict {"hyperparameters": {...}, "training": {...}}."""
+    try:
+        config = RunConfig.from_dict(record)
+        return RunSettings(config, config.flat())
+    except ConfigError as e:
+        problem = str(e)
+    groups = record if isinstance(record, Mapping) else {}
+    values = {}
+    for f in FIELDS:
+        group = groups.get(f.group, {})
+        if not isinstance(group, Mapping):
+            values[f.name] = None
+        elif f.name not in group:
+            values[f.name] = f.default
+        else:
+            try:
+                values[f.name] = check_value(f.name, group[f.name])
+            except ConfigError:
+                values[f.name] = None
+    return RunSettings(None, values, problem)
 
 
 def _settings(cfg: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
