@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from lfm.config import FIELDS, ConfigError, RunConfig, load_run_config, parse_value
 from lfm.datasets import BUILT_IN, DATASETS
+from lfm.store.schema import Metric, RunState
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
 FILE_DATASET = next(d.name for d in DATASETS.values() if d.needs_file)  # what --data PATH.csv sets
@@ -152,15 +153,15 @@ class ProgressBar:
         self.last: dict | None = None  # the latest record
 
     def line(self, rec: dict, bar_width: int = 0) -> str:
-        step, total = rec["step"], max(self.total, 1)
-        time_s = rec.get("time_s") or 0.0
+        step, total = rec[Metric.STEP], max(self.total, 1)
+        time_s = rec.get(Metric.TIME_S) or 0.0
         eta = (total - step) * time_s / step if step else float("nan")  # at the mean pace so far
         text = " | ".join([
             f"{step}/{total} steps ({100 * step / total:.0f}%)",
-            f"epoch {rec['epoch'] + 1}/{self.num_epochs}",
-            f"loss {rec['loss']:.4g}",
-            f"H_route {rec['routing_entropy']:.2f} bits",
-            f"{rec.get('samples_per_s') or 0:,.0f} samples/s",
+            f"epoch {rec[Metric.EPOCH] + 1}/{self.num_epochs}",
+            f"loss {rec[Metric.LOSS]:.4g}",
+            f"H_route {rec[Metric.ROUTING_ENTROPY]:.2f} bits",
+            f"{rec.get(Metric.SAMPLES_PER_S) or 0:,.0f} samples/s",
             f"ETA {format_duration(eta)}",
         ])
         if bar_width:
@@ -181,7 +182,7 @@ class ProgressBar:
             self._write("\r" + text.ljust(self.drawn))  # pad over a longer previous line
             self.drawn = len(text)
             return
-        tenth = 10 * rec["step"] // max(self.total, 1)
+        tenth = 10 * rec[Metric.STEP] // max(self.total, 1)
         if tenth > self.printed_tenth:
             self.printed_tenth = tenth
             self._print(rec)
@@ -190,11 +191,11 @@ class ProgressBar:
         if self.tty:
             if self.drawn:
                 self._write("\n")
-        elif self.last is not None and self.last["step"] != self.printed_step:
+        elif self.last is not None and self.last[Metric.STEP] != self.printed_step:
             self._print(self.last)  # where a stopped run ended, or the final partial interval
 
     def _print(self, rec: dict) -> None:
-        self.printed_step = rec["step"]
+        self.printed_step = rec[Metric.STEP]
         self._write(self.line(rec) + "\n")
 
     def _write(self, text: str) -> None:
@@ -206,7 +207,7 @@ class ProgressBar:
 
 
 class CtrlC:
-    """While active, the first Ctrl-C asks the run to stop (it ends and is saved as "stopped"), the
+    """While active, the first Ctrl-C asks the run to stop (it ends and is saved as stopped), the
     second raises KeyboardInterrupt to abort at once. Signals can only be caught in the main thread;
     elsewhere (main() called from a worker thread) Ctrl-C keeps its default meaning."""
 
@@ -267,8 +268,8 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
     rec = result.last_record or {}
     E = run.config.model.num_experts
     K = len(run.data.regime_names or ())
-    val = rec.get("val_loss")
-    if val is None and result.status in ("finished", "stopped"):
+    val = rec.get(Metric.VAL_LOSS)
+    if val is None and result.status in (RunState.FINISHED, RunState.STOPPED):
         val = validation_loss(run)
     baseline = run.data.persistence_mse()
     if val is None or not math.isfinite(val):
@@ -288,15 +289,15 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
         ("settings", ", ".join(sources)),
         ("data", f"{run.data.name}: {len(run.data.x_train)} training, {len(run.data.x_val)} "
                  f"validation windows"),
-        ("steps", f"{result.steps} of {rec.get('total_steps', '?')}"),
+        ("steps", f"{result.steps} of {rec.get(Metric.TOTAL_STEPS, '?')}"),
         ("wall time", f"{wall_s:.1f} s (training {result.elapsed_s:.1f} s)"),
         ("val loss", val_text),
-        ("routing entropy", _bits(rec.get("routing_entropy"), math.log2(E))),
-        ("load entropy", _bits(rec.get("load_entropy"), math.log2(E))),
-        ("specialisation", _bits(rec.get("specialisation"), math.log2(E))),
+        ("routing entropy", _bits(rec.get(Metric.ROUTING_ENTROPY), math.log2(E))),
+        ("load entropy", _bits(rec.get(Metric.LOAD_ENTROPY), math.log2(E))),
+        ("specialisation", _bits(rec.get(Metric.SPECIALISATION), math.log2(E))),
     ]
-    if rec.get("mi_regime") is not None:
-        rows.append(("I(expert; regime)", _bits(rec["mi_regime"], math.log2(min(E, K)) if K else 0.0)))
+    if rec.get(Metric.MI_REGIME) is not None:
+        rows.append(("I(expert; regime)", _bits(rec[Metric.MI_REGIME], math.log2(min(E, K)) if K else 0.0)))
     rows.append(("checkpoint", str(checkpoint) if checkpoint.is_file() else "not saved"))
     return "\n".join(f"{label:<19}{text}" for label, text in rows)  # 19: the longest label + 2
 
@@ -338,7 +339,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(format_summary(run, result, time.perf_counter() - start, sources), flush=True)
     except BrokenPipeError:  # e.g. piped into `head`
         pass
-    if result.status in ("diverged", "failed"):
+    if result.status in (RunState.DIVERGED, RunState.FAILED):
         error(f"run {run.run_id} {result.reason}")
         return EXIT_FAILED
     return EXIT_OK
@@ -351,10 +352,10 @@ def _cell(value: Any) -> str:
 def _last_val_loss(reader, run) -> float | None:
     """The run's latest validation loss: usually in its last metrics row, else in an earlier one
     (a run stopped right after a log step, or one still running between epochs)."""
-    value = (run.last_metrics or {}).get("val_loss")
+    value = (run.last_metrics or {}).get(Metric.VAL_LOSS)
     if value is None and run.last_metrics is not None:
         try:
-            values = reader.read_metrics(run.run_id)["val_loss"].dropna()
+            values = reader.read_metrics(run.run_id)[Metric.VAL_LOSS].dropna()
             value = float(values.iloc[-1]) if len(values) else None
         except (OSError, ValueError, KeyError):  # damaged or odd file: show no value rather than fail
             value = None
@@ -372,8 +373,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     table = [("ID", "STATE", "NAME", "STEPS", "VAL LOSS")]
     for r in runs:
         last = r.last_metrics or {}
-        step = r.status.get("step") or last.get("step") or 0
-        total = r.status.get("total_steps") or last.get("total_steps")
+        step = r.status.get("step") or last.get(Metric.STEP) or 0
+        total = r.status.get("total_steps") or last.get(Metric.TOTAL_STEPS)
         name = " ".join((r.name or "-").split())
         table.append((r.run_id, r.state, name if len(name) <= 30 else name[:27] + "...",
                       f"{step}/{total}" if total else str(step), _cell(_last_val_loss(reader, r))))
@@ -429,5 +430,5 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else 0
     except KeyboardInterrupt:  # Ctrl-C outside training, e.g. while the data loads
-        error("interrupted")
+        error("interrupted by Ctrl-C")
         return EXIT_ABORTED

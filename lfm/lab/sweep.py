@@ -21,6 +21,7 @@ from typing import Iterable, NamedTuple, Sequence
 import numpy as np
 
 from lfm.config import ConfigError, RunConfig, check_value, field_by_name, parse_value
+from lfm.store.schema import RunState
 
 MAX_SWEEP_RUNS = 60   # runs in one sweep (and so λ values in a grid): beyond, a job for a cluster, not a class
 SCALES = ("linear", "log")
@@ -268,11 +269,11 @@ def sweep_progress(reader, manager, group: str, summaries: Sequence | None = Non
         else:
             states[job.run_id] = job.state
     for state in states.values():
-        if state == "finished":
+        if state == RunState.FINISHED:
             progress.finished += 1
-        elif state in ("running", "paused"):
+        elif state in (RunState.RUNNING, RunState.PAUSED):
             progress.running += 1
-        elif state == "queued":
+        elif state == RunState.QUEUED:
             progress.queued += 1
         else:
             progress.ended_badly += 1

@@ -66,9 +66,12 @@ LOSS_METRICS = (Metric.LOSS, Metric.TOTAL_LOSS, Metric.VAL_LOSS)  # MSE and what
 BITS_METRICS = (Metric.ROUTING_ENTROPY, Metric.LOAD_ENTROPY, Metric.SPECIALISATION, Metric.MI_REGIME)
 
 
+LOAD_PREFIX = "load_"  # the per-expert columns after METRIC_COLUMNS: load_0, load_1, ...
+
+
 def load_column(expert: int) -> str:
     """metrics.csv's column of one expert's mean gate probability (the record's expert_load[expert])."""
-    return f"load_{expert}"
+    return f"{LOAD_PREFIX}{expert}"
 
 
 # what config.json holds besides the RunConfig dict
