@@ -407,10 +407,9 @@ def settings_of(record: Any) -> RunSettings:
         return RunSettings(config, config.flat())
     except ConfigError as e:
         problem = str(e)
-    groups = record if isinstance(record, Mapping) else {}
     values = {}
     for f in FIELDS:
-        group = groups.get(f.group, {})
+        group = record.get(f.group, {}) if isinstance(record, Mapping) else None  # None: unreadable
         if not isinstance(group, Mapping):
             values[f.name] = None
         elif f.name not in group:

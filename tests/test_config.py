@@ -8,7 +8,7 @@ import pytest
 from lfm.config import (ASSETS_DIR, FIELDS, GENERATED_WEIGHTS_BUDGET, PARAMETER_BUDGET, ConfigError,
                         ModelConfig, RunConfig, TrainingConfig, check_value, estimate_generated_weights,
                         estimate_parameters, field_by_name, fields_in, format_value, load_presets,
-                        load_run_config, parse_value, save_run_config)
+                        load_run_config, parse_value, save_run_config, settings_of)
 
 DESIGN_MODEL = dict(token_dim=64, channel_dim=64, expert_dim=64, adapt_dim=32, num_experts=4,
                     lambda_entropy=0.01)
@@ -358,3 +358,43 @@ def test_json_nan_never_reaches_a_config():
     for bad in (math.nan, math.inf, -math.inf):
         with pytest.raises(ConfigError, match="finite"):
             RunConfig().with_overrides({"val_fraction": bad})
+
+
+# --- RunSettings: a run's recorded settings, read without raising --------------------------------
+
+def test_settings_of_a_valid_record_is_its_config():
+    cfg = RunConfig().with_overrides({"lambda_entropy": 0.3, "seed": 4})
+    settings = settings_of(cfg.to_dict())
+    assert settings.config == cfg and settings.problem is None
+    assert settings["lambda_entropy"] == 0.3 and settings["seed"] == 4 and settings["dataset"] == "regimes"
+    assert dict(settings.values) == cfg.flat()
+
+
+def test_settings_of_a_record_missing_settings_uses_defaults():
+    settings = settings_of({"hyperparameters": {"num_experts": 8}})  # an older run: no training group
+    assert settings.config is not None
+    assert settings["num_experts"] == 8 and settings["balance_coef"] == 0.0 and settings["seed"] == 0
+
+
+@pytest.mark.parametrize("record, readable, unusable", [
+    ({"hyperparameters": {"num_experts": 100, "lambda_entropy": 0.5}}, {"lambda_entropy": 0.5}, "num_experts"),
+    ({"hyperparameters": {"lambda_entropy": "high"}, "training": {"seed": 3}}, {"seed": 3}, "lambda_entropy"),
+    ({"hyperparameters": [1, 2], "training": {"dataset": "random"}}, {"dataset": "random"}, "token_dim"),
+    ({"hyperparameters": {"channel_dim": 32}}, {"channel_dim": 32, "token_dim": 64}, None),  # across settings
+    ({"model": {}}, {"lambda_entropy": 0.01}, None),  # an unknown group
+    ("not a dict", {}, "lambda_entropy"),
+    (None, {}, "seed"),
+])
+def test_settings_of_a_damaged_record_never_raises(record, readable, unusable):
+    settings = settings_of(record)
+    assert settings.config is None and settings.problem
+    for name, value in readable.items():
+        assert settings[name] == value
+    if unusable is not None:
+        assert settings[unusable] is None  # present but invalid, or its group unreadable: no value
+    assert set(settings.values) == {f.name for f in FIELDS}
+
+
+def test_settings_lookup_of_a_name_that_is_no_setting_raises():
+    with pytest.raises(ConfigError, match="did you mean 'lambda_entropy'"):
+        settings_of(RunConfig().to_dict())["lamda_entropy"]

@@ -96,7 +96,7 @@ def final_metrics(reader: RunReader, run_id: str) -> dict:
         "train_time_s": _number(last.get(Metric.TIME_S)),
         Metric.VAL_LOSS: _number(val_loss),
         **{name: _number(last.get(name)) for name in FINAL_METRICS},
-        "dead_experts": len(dead_experts(loads)) if last and None not in loads else None,
+        "dead_experts": len(dead_experts(loads)) if last and loads and None not in loads else None,
     }
 
 
