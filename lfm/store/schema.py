@@ -116,6 +116,10 @@ class RunState(str, Enum):
         return self in ENDED_STATES
 
 
+# status.json's flag, true while a user has paused the run (its "state" stays RUNNING): any process can
+# then show the pause (lfm/store/writer.py sets it, the next log step clears it)
+PAUSED_FLAG = RunState.PAUSED.value
+
 LIVE_STATES = frozenset({RunState.QUEUED, RunState.RUNNING, RunState.PAUSED})
 ENDED_STATES = frozenset({RunState.FINISHED, RunState.STOPPED, RunState.DIVERGED, RunState.FAILED,
                           RunState.INTERRUPTED})

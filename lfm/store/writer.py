@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import HOSTNAME, format_cell, now_iso, rounded, run_path, slugify, sync_file, write_json_atomic
-from .schema import METRIC_COLUMNS, RunState, load_column
+from .schema import METRIC_COLUMNS, PAUSED_FLAG, RunState, load_column
 
 
 class RunWriter:
@@ -77,7 +77,7 @@ class RunWriter:
             self._append("gates.jsonl", json.dumps(gates) + "\n")
             self._append("metrics.csv", ",".join(format_cell(v) for v in row) + "\n")
             self._step = int(record.get("step") or self._step)
-            resumed = self._status.pop("paused", False)  # a log step means training goes on
+            resumed = self._status.pop(PAUSED_FLAG, False)  # a log step means training goes on
             if resumed or time.time() - self._status["updated"] >= self.heartbeat_s:
                 self._write_status()
 
@@ -113,7 +113,7 @@ class RunWriter:
         """lfm.training.loop calls this about once a second while a run is paused: status.json says
         "paused": true (so every view, in any process, shows the pause) and its heartbeat stays fresh."""
         with self._lock:
-            self._status["paused"] = True
+            self._status[PAUSED_FLAG] = True
         self.heartbeat()
 
     def heartbeat(self) -> None:
@@ -166,7 +166,7 @@ class RunWriter:
     def _finish(self, state: RunState | str, reason: str, step: int | None = None) -> None:
         with self._lock:
             self._step = self._step if step is None else int(step)
-            self._status.pop("paused", None)
+            self._status.pop(PAUSED_FLAG, None)
             self._status.update(state=RunState(state), reason=reason, ended=now_iso())
             self._write_status()
             self.close()
