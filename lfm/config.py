@@ -15,7 +15,11 @@ Typing rules, the same for JSON values, typed overrides and parsed strings:
 
 Every check raises ConfigError naming the setting, the value and what is allowed. All checks, including
 those across settings (equal widths, parameter budget), run when a config object is built: a RunConfig
-that exists is valid, and nothing has been allocated for one that is not.
+that exists is valid, and nothing has been allocated for one that is not. A ConfigError keeps its
+parts apart (.source, .field, .message), so a caller can drop or replace the source without editing text.
+
+settings_of reads back what a run recorded, typed and without raising, for views of the run store that
+must show old or damaged runs too. The `dataset` setting's choices come from lfm.datasets.DATASETS.
 """
 from __future__ import annotations
 
