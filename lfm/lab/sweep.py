@@ -21,6 +21,7 @@ from typing import Iterable, NamedTuple, Sequence
 import numpy as np
 
 from lfm.config import ConfigError, RunConfig, check_value, field_by_name, parse_value
+from lfm.store.schema import RunState
 
 MAX_SWEEP_RUNS = 60   # runs in one dashboard sweep (and so λ values in a grid): what its thread queue can live with
 MAX_CLI_SWEEP_RUNS = 10_000  # `lfm sweep` on worker processes or Ray: a cluster's job, still a bound on typos
@@ -136,8 +137,8 @@ def parse_values(setting: str, text: str) -> list:
                           f"{field_by_name(setting).allowed}", setting)
     try:
         values = [parse_value(setting, part) for part in parts]
-    except ConfigError as e:  # a list typed in a form, not a file: drop the "training.json: " prefix
-        raise ConfigError(str(e).removeprefix(f"{field_by_name(setting).group}.json: "), setting) from None
+    except ConfigError as e:  # a list typed in a form, not a file: no source to name
+        raise ConfigError(e.message, setting) from None
     repeated = sorted({v for v in values if values.count(v) > 1})
     if repeated:
         raise ConfigError(f"{setting} lists {', '.join(map(str, repeated))} more than once: allowed "
@@ -270,11 +271,11 @@ def sweep_progress(reader, manager, group: str, summaries: Sequence | None = Non
         else:
             states[job.run_id] = job.state
     for state in states.values():
-        if state == "finished":
+        if state == RunState.FINISHED:
             progress.finished += 1
-        elif state in ("running", "paused"):
+        elif state in (RunState.RUNNING, RunState.PAUSED):
             progress.running += 1
-        elif state == "queued":
+        elif state == RunState.QUEUED:
             progress.queued += 1
         else:
             progress.ended_badly += 1
