@@ -108,7 +108,8 @@ def test_pause_and_resume(runs_dir):
     wait_for_runs(runs_dir, ("stopped",))
 
 
-def test_a_run_started_from_the_cli_shows_up_read_only(runs_dir):
+def test_a_run_started_from_the_cli_is_steered_from_the_dashboard(runs_dir):
+    """Pause, step, set lambda and stop a CLI run from the Train page: through its control.jsonl."""
     import signal
     import subprocess
     import sys
@@ -118,21 +119,44 @@ def test_a_run_started_from_the_cli_shows_up_read_only(runs_dir):
                             *[x for a in args for x in ("--set", a)]],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    reader = RunReader(runs_dir)
     try:
         (run,) = wait_for_runs(runs_dir, ("running",))
-        wait_for_metrics = time.time() + 30
-        while RunReader(runs_dir).last_metrics(run.run_id) is None and time.time() < wait_for_metrics:
-            time.sleep(0.1)
+        wait_until(lambda: reader.last_metrics(run.run_id) is not None, "the CLI run's first log step")
         at = app()
         assert not at.exception
         assert any("running" in m.value for m in at.markdown)
-        assert any("read-only" in c.value for c in at.caption)
-        assert not [b for b in at.button if b.label in ("Pause", "Stop")]  # steered from its terminal
+        assert any("through its run folder" in c.value for c in at.caption)
         assert len(at.get("vega_lite_chart")) >= 6
+
+        button(at, "Pause").click().run()
+        wait_until(lambda: reader.status(run.run_id).get("paused"), "the CLI run to pause")
+        at.run()
+        assert [b for b in at.button if b.label == "Resume"]  # the page reads the pause from status.json
+        held = reader.last_metrics(run.run_id)["step"]
+        at.number_input(key=f"live_lambda_{run.run_id}").set_value(0.25)
+        button(at, "Apply λ").click().run()
+        button(at, "Step").click().run()
+        wait_until(lambda: reader.last_metrics(run.run_id)["step"] > held, "the step to run")
+        assert reader.last_metrics(run.run_id)["lambda_entropy"] == 0.25
+        button(at, "Stop").click().run()
+        assert cli.wait(60) == 0
     finally:
-        cli.send_signal(signal.SIGINT)
-        cli.wait(30)
+        if cli.poll() is None:
+            cli.send_signal(signal.SIGINT)
+            cli.wait(30)
     (run,) = wait_for_runs(runs_dir, ("stopped",))
+    assert "from a dashboard" in reader.status(run.run_id)["reason"]
+    assert [c["command"] for c in map(__import__("json").loads,
+                                      (run.path / "control.jsonl").read_text().splitlines())] == \
+        ["pause", "set_lambda", "step", "stop"]
+
+
+def wait_until(predicate, what: str, timeout: float = 60.0):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.1)
 
 
 def test_a_second_tab_sees_and_controls_the_same_run(runs_dir):
