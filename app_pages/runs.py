@@ -61,7 +61,7 @@ def export_section(reader, summary, view, smoothing: float) -> None:
         column.download_button(name, configs.get(name, b""), name, "application/json", icon=":material/settings:",
                                key=f"export_{name}", disabled=name not in configs, width="stretch")
     checkpoint = export.checkpoint_path(reader, run_id)
-    c4.download_button("Checkpoint (.pt)", (lambda: checkpoint.read_bytes()) if checkpoint else b"",
+    c4.download_button("Checkpoint (.pt)", (lambda: export.checkpoint_bytes(reader, run_id)) if checkpoint else b"",
                        export.checkpoint_file_name(run_id), "application/octet-stream", icon=":material/memory:",
                        key="export_checkpoint", disabled=checkpoint is None, width="stretch",
                        help=None if checkpoint else "A run writes its checkpoint when it ends.")
