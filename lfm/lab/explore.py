@@ -6,8 +6,13 @@ Two ways in, one set of checks (what the Explore page and its tests rely on):
 Either way the file is read with `torch.load(weights_only=True)`, so it can only hold tensors and plain
 data, never code to run, and then checked step by step: it is a dict with the checkpoint's keys
 (lfm.store.schema.CHECKPOINT_KEYS); its config passes RunConfig.from_dict; and its weights fit, name by name and
-shape by shape, a model built from that config. Every refusal is a CheckpointError whose message says
+shape by shape, a model of that config. Every refusal is a CheckpointError whose message says
 what is wrong in words a student can act on.
+
+Bounded work on any upload: the archive may unpack to at most the upload limit (a zip can claim
+gigabytes in a few kB), and the claimed dimensions (input_features, the config's widths) are compared
+with the weights on PyTorch's "meta" device, which records shapes and allocates nothing, before the real
+model is built: a 24 kB file claiming 40,000,000 input features is refused, not allocated.
 
 Then three looks inside, all under torch.no_grad in eval mode:
   * `gate_report(model, x)`: each sample's gate distribution, chosen expert and next-step prediction;
@@ -42,6 +47,7 @@ from lfm.store.schema import CHECKPOINT_KEYS
 MAX_UPLOAD_MB = 50  # an upload above this is refused before torch reads it (a default run's is ~3 MB)
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 MAX_LISTED = 6  # key names quoted in a message before "and N more"
+MAX_ARCHIVE_ENTRIES = 10_000  # a default run's checkpoint.pt holds about 40
 _FORWARD_LOCK = threading.Lock()  # see gate_report
 
 
@@ -90,6 +96,7 @@ def load_uploaded_checkpoint(data: bytes, name: str = "the upload",
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise CheckpointError(f"{name} is not a PyTorch checkpoint: files written by torch.save are zip "
                               f"archives, and this one is not (expected a run's checkpoint.pt)")
+    _check_unpacked_size(data, name, max_bytes)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols; the outcome is what counts
             warnings.simplefilter("ignore")
@@ -102,6 +109,20 @@ def load_uploaded_checkpoint(data: bytes, name: str = "the upload",
                                   f"(torch.load with weights_only=True)") from None
         raise CheckpointError(f"{name} is damaged or not a PyTorch checkpoint: {_first_line(exc)}") from None
     return _validated(ckpt, name)
+
+
+def _check_unpacked_size(data: bytes, name: str, max_bytes: int) -> None:
+    """Refuse an archive whose entries would unpack to more than max_bytes (torch.save stores them
+    uncompressed, so a real checkpoint unpacks to about its own size), reading only its directory."""
+    try:
+        entries = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"{name} is damaged or not a PyTorch checkpoint: {_first_line(exc)}") from None
+    unpacked = sum(entry.file_size for entry in entries)
+    if unpacked > max_bytes or len(entries) > MAX_ARCHIVE_ENTRIES:
+        raise CheckpointError(f"{name} unpacks to {len(entries):,} entries of {_size(unpacked)}, above the "
+                              f"limits of {MAX_ARCHIVE_ENTRIES:,} entries and {_size(max_bytes)} for uploaded "
+                              f"checkpoints")
 
 
 def _validated(ckpt: Any, source: str) -> LoadedRun:
@@ -128,9 +149,11 @@ def _validated(ckpt: Any, source: str) -> LoadedRun:
     except ConfigError as exc:
         raise CheckpointError(f"{source}: its config is not valid: {exc}") from None
 
-    # 3. the weights against a model of that config: every name present, every shape the same
-    model = build_model(cfg, features)
-    expected = model.state_dict()
+    # 3. the weights against a model of that config: every name present, every shape the same. The model
+    #    is first built on the meta device (shapes only, no memory), so claimed dimensions that the
+    #    weights do not back (say input_features = 10^12) are refused before anything is allocated.
+    with torch.device("meta"):
+        expected = build_model(cfg, features).state_dict()
     absent = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong_shape = [f"{k} {tuple(state[k].shape)} instead of {tuple(v.shape)}"
@@ -148,6 +171,7 @@ def _validated(ckpt: Any, source: str) -> LoadedRun:
     if bad:
         raise CheckpointError(f"{source}: weights with NaN or infinite values ({_listed(bad)}): "
                               f"the run probably diverged, so its gate means nothing")
+    model = build_model(cfg, features)  # every shape now matches a tensor the file really holds
     model.load_state_dict(state)
     return LoadedRun(model.eval(), cfg, features, step, source)
 
