@@ -14,6 +14,7 @@ import streamlit as st
 from lfm.store import export
 from lfm.config import ConfigError
 from ui import charts, state
+from ui.text import plain
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
 from ui.live import LAYOUT, all_charts, chart_calls, list_runs, progress, run_label, run_view, watch_for_new_runs
 
@@ -55,7 +56,7 @@ def export_section(reader, summary, view, smoothing: float) -> None:
     try:
         configs = export.config_files(summary.config)
     except ConfigError as exc:
-        st.error(f"This run's settings do not validate, so they cannot be exported: {exc}")
+        st.error(f"This run's settings do not validate, so they cannot be exported: {plain(exc)}")
         configs = {}
     for column, name in zip((c2, c3), export.CONFIG_FILES):
         column.download_button(name, configs.get(name, b""), name, "application/json", icon=":material/settings:",

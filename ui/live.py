@@ -16,6 +16,7 @@ import streamlit as st
 from lfm.store import RunReader
 from lfm.store.watch import RunWatcher
 from ui import charts
+from ui.text import plain
 
 # How a run's state reads in the UI: icon and a word for people.
 STATE_BADGES = {
@@ -79,7 +80,7 @@ def run_view(run_id: str) -> RunView:
 
 
 def state_badge(state: str) -> str:
-    icon, word = STATE_BADGES.get(state, (":material/help:", state))
+    icon, word = STATE_BADGES.get(state, (":material/help:", plain(state)))  # a state a file made up
     return f"{icon} {word}"
 
 
@@ -101,7 +102,7 @@ def progress(view: RunView, config: dict, state: str) -> None:
     else:
         st.progress(0.0, text="waiting for the first log step…")
     reason = view.status.get("reason") or ""
-    line = f"**Status:** {state_badge(state)}" + (f" — {reason}" if reason and state not in LIVE_STATES else "")
+    line = f"**Status:** {state_badge(state)}" + (f" — {plain(reason)}" if reason and state not in LIVE_STATES else "")
     if state == "interrupted":
         line += " — its writer stopped without closing the run (killed, or the machine went down)"
     st.markdown(line)

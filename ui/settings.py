@@ -30,6 +30,7 @@ from lfm.config import (FIELDS, GROUPS, PARAMETER_BUDGET, ConfigError, Field, Ru
 from lfm.data import DATASET_NOTES, DataError, load_csv
 from lfm.training.loop import available_devices
 from ui.state import runs_dir
+from ui.text import plain
 
 # Expander title -> (settings in it, open by default). Regularisation is what users play with.
 SECTIONS = {
@@ -111,8 +112,7 @@ def _check_url(options: dict[str, list[str]]) -> None:
                                       f"{', '.join(map(repr, options[key]))}")
         except ConfigError as e:
             default = options[key][0] if key == PRESET_KEY else field_by_name(key).default
-            notices.append(f"Link parameter `{key}={text}` ignored, using the default {default!r}: "
-                           f"{_plain(e)}")
+            notices.append(f"Link parameter {key}={text} ignored, using the default {default!r}: {_plain(e)}")
             try:
                 del st.query_params[key]
             except StreamlitAPIException:
@@ -191,7 +191,7 @@ def render_settings(container=None) -> Settings:
     # of everything below it, and the browser would then reset them (expanders fold up).
     notices = box.container()
     for notice in st.session_state.pop(_URL_NOTICES, []):
-        notices.warning(notice, icon="🔗")
+        notices.warning(plain(notice), icon="🔗")  # the link's text, shown as typed (ui/text.py)
 
     preset = box.selectbox("Preset", options[PRESET_KEY], key=PRESET_KEY, on_change=_apply_preset,
                            args=(presets,), bind="query-params",
@@ -242,5 +242,5 @@ def render_settings(container=None) -> Settings:
     description.caption(presets[preset].description
                         + (f" *Changed since you chose it: {', '.join(edited)}.*" if edited else ""))
     for message in errors:
-        problems.error(message)
+        problems.error(plain(message))  # values and file names as typed, never Markdown
     return Settings(config=config, errors=errors, name=name, preset=preset)

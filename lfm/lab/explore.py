@@ -10,9 +10,9 @@ shape by shape, a model of that config. Every refusal is a CheckpointError whose
 what is wrong in words a student can act on.
 
 Bounded work on any upload: the archive may unpack to at most the upload limit (a zip can claim
-gigabytes in a few kB), and the claimed dimensions (input_features, the config's widths) are compared
-with the weights on PyTorch's "meta" device, which records shapes and allocates nothing, before the real
-model is built: a 24 kB file claiming 40,000,000 input features is refused, not allocated.
+gigabytes in a few kB), and the model its claimed dimensions describe (input_features, the config's
+widths) may hold at most twice as many parameters as the file holds weights, checked before the model is
+built: a 24 kB file claiming 40,000,000 input features is refused, not allocated.
 
 Then three looks inside, all under torch.no_grad in eval mode:
   * `gate_report(model, x)`: each sample's gate distribution, chosen expert and next-step prediction;
@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from lfm.config import ConfigError, RunConfig
+from lfm.config import ConfigError, RunConfig, estimate_parameters
 from lfm.data import DataBundle, load_data
 from lfm.nn.entropy import compute_entropy
 from lfm.nn.model import LFModel, build_model
@@ -125,6 +125,15 @@ def _check_unpacked_size(data: bytes, name: str, max_bytes: int) -> None:
                               f"checkpoints")
 
 
+def _projection_parameters(features: int, token_dim: int) -> int:
+    """Parameters of lfm.nn.model's input projection and output head, which exist when F != D: a causal
+    convolution of width 3 from F to D channels and a Linear(D, F). estimate_parameters leaves them out,
+    and they are the part of the model no config limit bounds (F comes with the data)."""
+    if features == token_dim:
+        return 0
+    return (token_dim * features * 3 + token_dim) + (token_dim * features + features)
+
+
 def _validated(ckpt: Any, source: str) -> LoadedRun:
     """Check a loaded object step by step and rebuild its model; CheckpointError at the first problem."""
     # 1. the container: a dict with the run store's keys (lfm.store.checkpoint.save_checkpoint)
@@ -149,11 +158,21 @@ def _validated(ckpt: Any, source: str) -> LoadedRun:
     except ConfigError as exc:
         raise CheckpointError(f"{source}: its config is not valid: {exc}") from None
 
-    # 3. the weights against a model of that config: every name present, every shape the same. The model
-    #    is first built on the meta device (shapes only, no memory), so claimed dimensions that the
-    #    weights do not back (say input_features = 10^12) are refused before anything is allocated.
-    with torch.device("meta"):
-        expected = build_model(cfg, features).state_dict()
+    # 3. the size the config and input_features claim, against the weights the file really holds: a model
+    #    is built only when the weights could fill it (say input_features = 10^12 is refused here)
+    m = cfg.model
+    claimed = estimate_parameters(cfg) + _projection_parameters(features, m.token_dim)
+    held = sum(v.numel() for v in state.values())
+    if claimed > 2 * held:
+        raise CheckpointError(
+            f"{source}: its config (token_dim={m.token_dim}, adapt_dim={m.adapt_dim}, num_experts="
+            f"{m.num_experts}, sequence_length={cfg.training.sequence_length}, input_features={features}) "
+            f"describes a model of about {claimed:,} parameters, but the file holds only {held:,} weights: "
+            f"refused before building it")
+
+    # 4. the weights against a model of that config: every name present, every shape the same
+    model = build_model(cfg, features)
+    expected = model.state_dict()
     absent = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong_shape = [f"{k} {tuple(state[k].shape)} instead of {tuple(v.shape)}"
@@ -162,7 +181,6 @@ def _validated(ckpt: Any, source: str) -> LoadedRun:
                 (("missing weights", absent), ("unexpected weights", unexpected), ("wrong shapes", wrong_shape))
                 if names]
     if problems:
-        m = cfg.model
         raise CheckpointError(
             f"{source}: the weights do not fit its config (token_dim={m.token_dim}, adapt_dim={m.adapt_dim}, "
             f"num_experts={m.num_experts}, sequence_length={cfg.training.sequence_length}, "
@@ -171,7 +189,6 @@ def _validated(ckpt: Any, source: str) -> LoadedRun:
     if bad:
         raise CheckpointError(f"{source}: weights with NaN or infinite values ({_listed(bad)}): "
                               f"the run probably diverged, so its gate means nothing")
-    model = build_model(cfg, features)  # every shape now matches a tensor the file really holds
     model.load_state_dict(state)
     return LoadedRun(model.eval(), cfg, features, step, source)
 
