@@ -232,3 +232,17 @@ def test_an_uploaded_file_name_is_shown_as_text(tmp_path, monkeypatch):
     (error,) = at.error
     assert "](" not in error.value and "![" not in error.value
     assert name in shown(error.value)
+
+
+@pytest.mark.parametrize("name", ["batch_size", "num_epochs", "seed"])
+def test_a_form_value_too_large_to_represent_is_refused_not_replaced(name, tmp_path, monkeypatch):
+    """Streamlit's int widget reset such a value to its default (and its browser side never sent it):
+    the form showed 99999999999999999999 and trained the default. Now lfm.config judges it."""
+    monkeypatch.setenv("LFM_RUNS_DIR", str(tmp_path))
+    at = AppTest.from_function(_settings_app, default_timeout=30)
+    at.run()
+    at.number_input(key=name).set_value(99999999999999999999).run()
+    assert not at.exception
+    settings = at.session_state["_result"]
+    assert settings.config is None
+    assert any(f"{name} = 100000000000000000000 is out of range" in shown(e.value) for e in at.sidebar.error)

@@ -42,7 +42,7 @@ SECTIONS = {
     "Device": (("device",), False),
 }
 STEPS = {"lambda_entropy": 0.05, "balance_coef": 0.05, "learning_rate": 1e-4, "val_fraction": 0.05}
-FORMATS = {"learning_rate": "%.4g", "val_fraction": "%.2f"}  # other floats "%.3g", ints "%d"
+FORMATS = {"learning_rate": "%.4g", "val_fraction": "%.2f"}  # other floats "%.3g", ints "%.12g"
 PRESET_KEY = "preset"
 MAX_UPLOAD_MB = 20
 _URL_CHECKED = "_settings_url_checked"  # session flag: the URL is checked on the first render only
@@ -127,7 +127,7 @@ def _apply_preset(presets: dict) -> None:
     for name, value in presets[st.session_state[PRESET_KEY]].overrides.items():
         if name in WIDGET_FIELDS:  # csv_path has no widget; a preset cannot upload a file
             f = field_by_name(name)
-            st.session_state[name] = value if f.choices else f.type(value)  # 1 -> 1.0 for floats
+            st.session_state[name] = value if f.choices else float(value)  # every number widget is a float one
 
 
 def _widget(box, f: Field, options: dict[str, list[str]]):
@@ -136,10 +136,14 @@ def _widget(box, f: Field, options: dict[str, list[str]]):
         return box.selectbox(f.name, options[f.name], index=options[f.name].index(f.default),
                              format_func=_label(f), key=f.name, help=help_text,
                              bind="query-params")
-    step = f.type(STEPS.get(f.name, 1))
-    fmt = FORMATS.get(f.name, "%d" if f.type is int else "%.3g")
-    return box.number_input(f.name, value=f.default, step=step, format=fmt, key=f.name,
-                            help=help_text, bind="query-params")
+    # Integer settings get a float widget too. Streamlit's int widget cannot hold a number beyond
+    # JavaScript's safe integers (2^53): its browser side does not send one, and its Python side resets
+    # one to the default, so 99999999999999999999 typed into batch_size trained 16 without a word. A
+    # float widget passes any number on, for lfm.config to judge: 64.0 is 64; 1.5 and 1e20 are refused.
+    fmt = FORMATS.get(f.name, "%.12g" if f.type is int else "%.3g")  # %.12g: every allowed integer in full
+    value = box.number_input(f.name, value=float(f.default), step=float(STEPS.get(f.name, 1)), format=fmt,
+                             key=f.name, help=help_text, bind="query-params")
+    return int(value) if f.type is int and value is not None and value.is_integer() else value
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
