@@ -456,28 +456,38 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ConfigError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read it as UTF-8 text: {e}") from None
-    depth = json_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise ConfigError(f"{path}: nested {depth:,} levels deep, above the limit of {MAX_JSON_DEPTH}")
+    if json_depth(text, stop_above=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ConfigError(f"{path}: nested more than {MAX_JSON_DEPTH} levels deep, above the limit")
     try:
         return json.loads(text, object_pairs_hook=no_duplicates, parse_int=number, parse_float=number)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
 
 
-_JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
-_JSON_BRACKETS_RE = re.compile(r"[\[\]{}]")
+_JSON_TOKENS_RE = re.compile(r'\\.|["\[\]{}]', re.DOTALL)  # an escape pair, a quote or a bracket
 
 
-def json_depth(text: str) -> int:
-    """How deep the arrays and objects of a JSON text nest (0 for a bare value), in linear time.
+def json_depth(text: str, stop_above: int | None = None) -> int:
+    """How deep the arrays and objects of a JSON text nest (0 for a bare value), in linear time; with
+    stop_above, the first depth above it as soon as it is reached (the rest is not read).
 
-    Brackets inside strings do not count; on malformed text the figure is approximate, which is enough
-    to refuse before json.loads would recurse once per level."""
+    One pass over the quotes, brackets and escape pairs: brackets inside strings do not count. (A regular
+    expression for whole strings would backtrack quadratically on '"\\"\\"\\"...'.) On malformed text the
+    figure is approximate, which is enough to refuse before json.loads would recurse once per level."""
     depth = deepest = 0
-    for bracket in _JSON_BRACKETS_RE.findall(_JSON_STRING_RE.sub('""', text)):
-        depth += 1 if bracket in "[{" else -1
-        deepest = max(deepest, depth)
+    in_string = False
+    for token in _JSON_TOKENS_RE.findall(text):
+        if token == '"':
+            in_string = not in_string
+        elif in_string or len(token) == 2:
+            continue
+        elif token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if stop_above is not None and deepest > stop_above:
+                break
+        else:
+            depth -= 1
     return deepest
 
 

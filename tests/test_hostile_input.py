@@ -17,7 +17,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from lfm.cli import main
-from lfm.config import ConfigError, RunConfig, load_run_config, parse_value, read_json
+from lfm.config import ConfigError, RunConfig, json_depth, load_run_config, parse_value, read_json
 from lfm.data import DataError, load_csv
 from lfm.lab.explore import CheckpointError, load_uploaded_checkpoint
 from lfm.nn.model import build_model
@@ -50,7 +50,8 @@ def one_line_exit_2(args, capsys, *named):
 HOSTILE_JSON = {
     "200,000 unknown keys": (lambda: json.dumps({f"k{i}": i for i in range(200_000)}), "larger than the limit"),
     "50,000 unknown keys": (lambda: json.dumps({f"k{i}": i for i in range(50_000)}), "50,000 keys, above the limit"),
-    "100,000-deep nesting": (lambda: "[" * 100_000 + "]" * 100_000, "nested 100,000 levels deep"),
+    "100,000-deep nesting": (lambda: "[" * 100_000 + "]" * 100_000, "nested more than 20 levels deep"),
+    "300,000 escaped quotes and brackets": (lambda: '{"a": "' + '\\"[' * 300_000 + '}', "malformed JSON"),
     "a 5,000-digit integer": (lambda: '{"batch_size": ' + "9" * 5000 + "}", "a number of 5,000 characters"),
     "a 5,000-digit fraction": (lambda: '{"learning_rate": 0.' + "1" * 5000 + "}", "a number of 5,002 characters"),
 }
@@ -64,6 +65,13 @@ def test_a_hostile_settings_file_is_refused_quickly_by_the_cli(case, tmp_path, c
     one_line_exit_2(["train", "--training", str(path), "--runs-dir", str(tmp_path / "runs")], capsys,
                     str(path), words)
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("text, depth", [('{"a": ["x[{", {"b": [1, "\\"]"]}]}', 4), ('[1, "\\\\", [2]]', 2),
+                                         ("7", 0), ("[[[]]]", 3)])
+def test_json_depth_counts_brackets_outside_strings(text, depth):
+    assert json.loads(text) is not None
+    assert json_depth(text) == depth
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting(tmp_path):
