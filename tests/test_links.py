@@ -151,3 +151,16 @@ def _raised(fn):
     except Exception as exc:  # noqa: BLE001 - the test inspects which one
         return exc
     return None
+
+
+def test_a_command_is_never_appended_through_a_link(tmp_path):
+    from lfm.store.control import CONTROL_FILE, send_command
+
+    runs_dir, secret = tmp_path / "runs", tmp_path / "secret"
+    secret.write_bytes(SECRET)
+    writer = RunWriter(runs_dir, CONFIG, name="steered")  # running: it takes commands
+    (writer.path / CONTROL_FILE).symlink_to(secret)
+    with pytest.raises(UnsafeFile):
+        send_command(runs_dir, writer.run_id, "pause")
+    writer.close()
+    assert secret.read_bytes() == SECRET

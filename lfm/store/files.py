@@ -76,11 +76,13 @@ _NO_LINKS = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 def open_file(path: str | Path, mode: str = "rb", **kwargs: Any):
     """open(path, mode, **kwargs) for a file inside a run folder, never through a link.
 
-    mode is "rb", "r", "a" or "wb"/"w" (created if missing; "w" truncates). Raises UnsafeFile when path
-    is a symbolic link or not a regular file, FileNotFoundError when a file to read is missing."""
+    mode is one of open's: "r", "a" or "w" (the latter two create the file; "w" truncates), with "b"
+    and "+" as usual. Raises UnsafeFile when path is a symbolic link or not a regular file,
+    FileNotFoundError when a file to read is missing."""
     path = Path(path)
-    flags = {"r": os.O_RDONLY | os.O_NONBLOCK, "a": os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-             "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC}[mode[0]] | _NO_LINKS
+    access = os.O_RDWR if "+" in mode else os.O_RDONLY if mode[0] == "r" else os.O_WRONLY
+    flags = access | _NO_LINKS | {"r": os.O_NONBLOCK, "a": os.O_APPEND | os.O_CREAT,
+                                  "w": os.O_CREAT | os.O_TRUNC}[mode[0]]
     if not getattr(os, "O_NOFOLLOW", 0) and path.is_symlink():  # Windows: no O_NOFOLLOW, ask first
         raise UnsafeFile(f"{path} is a link: the run store never reads through links")
     try:
