@@ -355,7 +355,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         with CtrlC(control) as signals, writer:  # the writer records an abort or a crash as the run's end
             result = execute(run, control=control, callbacks=callbacks)
     except KeyboardInterrupt:
-        error(f"aborted by a second {signals.last_signal}: run {run.run_id} is marked stopped, without a checkpoint")
+        error(f"aborted by a second {signals.last_signal}: run {run.run_id} is marked stopped, "
+              "without a checkpoint")
         return EXIT_ABORTED
     except Exception as e:  # train_model reports its own failures; this is anything around it
         error(f"run {run.run_id} failed: {type(e).__name__}: {e}")
