@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from lfm.store import RunReader
 from tiny import TINY_SETTINGS
+from ui.text import shown
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TINY = TINY_SETTINGS
@@ -61,7 +62,7 @@ def test_pages_render_with_no_runs(runs_dir, page):
 def test_bad_settings_are_refused_and_nothing_starts(runs_dir):
     at = app()
     set_settings(at, {"batch_size": 0})
-    assert any("batch_size" in e.value and "1 to 4096" in e.value for e in at.sidebar.error)
+    assert any("batch_size" in shown(e.value) and "1 to 4096" in e.value for e in at.sidebar.error)
     assert button(at, "Start").disabled  # AppTest, like a browser, cannot click a disabled button
     assert not at.exception
     assert not runs_dir.exists() or not RunReader(runs_dir).list_runs()
