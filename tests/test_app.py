@@ -7,18 +7,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lfm.store import RunReader
+from support import open_app as app
+from support import wait_for, wait_for_runs, wait_for_status_writes
 from tiny import TINY_SETTINGS
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TINY = TINY_SETTINGS
-
-
-def app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    return at
 
 
 def button(at: AppTest, label: str):
@@ -38,17 +31,6 @@ def start_long_run(runs_dir: Path) -> AppTest:
     button(at, "Start").click().run()
     wait_for_runs(runs_dir, ("running",))
     return at
-
-
-def wait_for_runs(runs_dir: Path, states: tuple[str, ...], count: int = 1, timeout: float = 60.0) -> list:
-    reader = RunReader(runs_dir)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        runs = reader.list_runs()
-        if len(runs) >= count and all(r.state in states for r in runs):
-            return runs
-        time.sleep(0.1)
-    raise AssertionError(f"runs did not reach {states}: {[(r.run_id, r.state) for r in reader.list_runs()]}")
 
 
 @pytest.mark.parametrize("page", [None, "app_pages/runs.py"])
@@ -96,13 +78,15 @@ def test_pause_and_resume(runs_dir):
     at = start_long_run(runs_dir)
     at.run()
     button(at, "Pause").click().run()
+    paused_at = time.time()
     assert any(b.label == "Resume" for b in at.button)
     reader = RunReader(runs_dir)
     (run,) = reader.list_runs()
-    time.sleep(0.3)
-    step = (reader.last_metrics(run.run_id) or {}).get("step")
-    time.sleep(0.5)
-    assert (reader.last_metrics(run.run_id) or {}).get("step") == step  # no progress while paused
+    logged_step = lambda: (reader.last_metrics(run.run_id) or {}).get("step", 0)  # noqa: E731
+    parked = wait_for_status_writes(run.path, paused_at, count=2)  # the second is a paused heartbeat
+    assert parked["step"] == logged_step()
+    later = wait_for_status_writes(run.path, parked["updated"], count=1)  # the next heartbeat
+    assert later["step"] == logged_step() == parked["step"]  # no progress while paused
     button(at, "Resume").click().run()
     button(at, "Stop").click().run()
     wait_for_runs(runs_dir, ("stopped",))
@@ -120,9 +104,7 @@ def test_a_run_started_from_the_cli_shows_up_read_only(runs_dir):
                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
     try:
         (run,) = wait_for_runs(runs_dir, ("running",))
-        wait_for_metrics = time.time() + 30
-        while RunReader(runs_dir).last_metrics(run.run_id) is None and time.time() < wait_for_metrics:
-            time.sleep(0.1)
+        wait_for(lambda: RunReader(runs_dir).last_metrics(run.run_id), 30, "the CLI run's first record")
         at = app()
         assert not at.exception
         assert any("running" in m.value for m in at.markdown)
