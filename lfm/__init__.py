@@ -1,6 +1,6 @@
 """LFM Entropy Lab's core: the LFModel, its entropy toolkit, data, training and the run store.
 
-The tree shows the layers (docs/architecture in README "How it fits together"):
+The tree shows the layers (docs/architecture.md; README.md "How it fits together"):
 
     lfm.config    the settings: one FIELDS list for JSON files, CLI, form and URL (no torch)
     lfm.nn        the model core: layers, moe, model, entropy (torch only, no I/O)

@@ -10,7 +10,7 @@ Vega-Lite spec. Every builder follows the same conventions:
   and max so spikes survive; heatmaps average within bins).
 Each builder (loss_chart, ...) returns an Altair chart; live_spec(name, ...) gives the same chart as a
 Vega-Lite dict for pages that redraw every second, at the cost of the data step alone (see "one data
-step, two outputs" below). Entropies are in bits (design.md §2); EXPLANATIONS holds a plain-language
+step, two outputs" below). Entropies are in bits (lfm/nn/entropy.py); EXPLANATIONS holds a plain-language
 caption per chart.
 """
 import functools
