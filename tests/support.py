@@ -18,7 +18,7 @@ APP = str(ROOT / "streamlit_app.py")
 APP_TIMEOUT_S = 60  # per script run: a page's first run imports torch and loads data, on a busy machine
 
 
-def wait_for(predicate, timeout: float, what: str, every: float = 0.1):
+def wait_for(predicate, timeout: float, what: str, every: float = 0.2):
     """predicate()'s first truthy value within timeout seconds, else an AssertionError naming `what`."""
     deadline = time.monotonic() + timeout
     while True:
@@ -39,7 +39,7 @@ def wait_for_runs(runs_dir: Path, states: tuple[str, ...], count: int = 1, timeo
         return runs if len(runs) == count and all(r.state in states for r in runs) else None
 
     try:
-        return wait_for(settled, timeout, f"{count} run(s) in {states}")
+        return wait_for(settled, timeout, f"{count} run(s) in {states}", every=0.1)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; the store holds {[(r.run_id, r.state) for r in reader.list_runs()]}") from None
 
@@ -57,7 +57,7 @@ def wait_for_status_writes(run_dir: Path, after: float, count: int, timeout: flo
             seen.add(status["updated"])
         return status if len(seen) >= count else None
 
-    return wait_for(rewritten, timeout, f"{count} rewrite(s) of {run_dir.name}/status.json")
+    return wait_for(rewritten, timeout, f"{count} rewrite(s) of {run_dir.name}/status.json", every=0.1)
 
 
 def new_app() -> AppTest:
