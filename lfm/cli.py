@@ -385,6 +385,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_control(args: argparse.Namespace) -> int:
+    """Send one command to a live run through its folder's control.jsonl (lfm/store/control.py)."""
+    from lfm.store.control import ControlError, send_command
+
+    if (args.action is None) == (args.lambda_value is None):
+        raise BadInput("give one action (pause, resume, step, stop) or --lambda X")
+    command, value = (args.action, None) if args.action else ("set_lambda", args.lambda_value)
+    try:
+        sent = send_command(args.runs_dir, args.run_id, command, value, source="cli")
+    except ControlError as exc:
+        raise BadInput(exc) from None
+    what = f"lambda = {sent.value:g}" if command == "set_lambda" else command
+    print(f"sent {what} to run {args.run_id} (command {sent.seq}); it applies at the run's next log step")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m lfm", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -413,7 +429,33 @@ def build_parser() -> argparse.ArgumentParser:
                                description="List the runs in the runs folder, newest first.")
     runs.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
     runs.set_defaults(func=cmd_runs)
+
+    control = commands.add_parser(
+        "control", help="pause, resume, step, stop or re-weight a live run",
+        description=textwrap.fill(
+            "Steer a live run, wherever it trains (dashboard, CLI, worker process, Ray), through its "
+            "folder: the command is appended to runs/RUN_ID/control.jsonl and applied at the run's next "
+            "log step (at once while it is paused). A run that has ended takes no commands.", 88))
+    control.add_argument("run_id", metavar="RUN_ID", help="the run's id (its folder name; see `runs`)")
+    control.add_argument("action", nargs="?", choices=("pause", "resume", "step", "stop"),
+                         help="what to do (or --lambda instead)")
+    control.add_argument("--lambda", dest="lambda_value", metavar="X", type=_number,
+                         help="set lambda_entropy to X from the next step on")
+    control.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
+    control.set_defaults(func=cmd_control)
+
+    from lfm.cli_sweep import add_parser as add_sweep_parser  # here: lfm.cli_sweep imports this module
+
+    add_sweep_parser(commands)
     return parser
+
+
+def _number(text: str) -> float:
+    """--lambda's value: parsed with the settings' own grammar (lfm.config.parse_value)."""
+    try:
+        return float(parse_value("lambda_entropy", text))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,7 +77,8 @@ class RunWriter:
             self._append("gates.jsonl", json.dumps(gates) + "\n")
             self._append("metrics.csv", ",".join(format_cell(v) for v in row) + "\n")
             self._step = int(record.get("step") or self._step)
-            if time.time() - self._status["updated"] >= self.heartbeat_s:
+            resumed = self._status.pop("paused", False)  # a log step means training goes on
+            if resumed or time.time() - self._status["updated"] >= self.heartbeat_s:
                 self._write_status()
 
     def on_train_end(self, result, model=None) -> None:
@@ -109,7 +110,10 @@ class RunWriter:
         return event
 
     def on_paused(self) -> None:
-        """lfm.training.loop calls this about once a second while a run is paused."""
+        """lfm.training.loop calls this about once a second while a run is paused: status.json says
+        "paused": true (so every view, in any process, shows the pause) and its heartbeat stays fresh."""
+        with self._lock:
+            self._status["paused"] = True
         self.heartbeat()
 
     def heartbeat(self) -> None:
@@ -162,6 +166,7 @@ class RunWriter:
     def _finish(self, state: str, reason: str, step: int | None = None) -> None:
         with self._lock:
             self._step = self._step if step is None else int(step)
+            self._status.pop("paused", None)
             self._status.update(state=state, reason=reason, ended=now_iso())
             self._write_status()
             self.close()

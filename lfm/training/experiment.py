@@ -20,6 +20,7 @@ from lfm.nn.model import LFModel, build_model
 from lfm.store import RunWriter
 
 from .loop import SEED_LOCK, TrainingControl, TrainResult, resolve_device, train_model
+from .steering import ControlListener
 
 
 @dataclass
@@ -64,6 +65,8 @@ def open_run(run: PreparedRun) -> RunWriter:
 def execute(run: PreparedRun, *, control: TrainingControl | None = None, callbacks: Iterable = ()) -> TrainResult:
     """Train a prepared run to its end (finished, stopped, diverged or failed), recording everything."""
     writer = open_run(run)
+    control = control or TrainingControl()
+    steering = ControlListener(writer.path, control)  # commands sent through the run folder, from anywhere
     t = run.config.training
     try:
         return train_model(
@@ -71,7 +74,7 @@ def execute(run: PreparedRun, *, control: TrainingControl | None = None, callbac
             run.data.train_loader(t.batch_size, t.seed),
             t.num_epochs,
             t.learning_rate,
-            callbacks=[writer, *callbacks],
+            callbacks=[writer, steering, *callbacks],
             device=t.device,
             seed=t.seed,
             control=control,
