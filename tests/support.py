@@ -47,8 +47,7 @@ def wait_for_runs(runs_dir: Path, states: tuple[str, ...], count: int = 1, timeo
 def wait_for_status_writes(run_dir: Path, after: float, count: int, timeout: float = 30.0) -> dict:
     """status.json once it has been rewritten `count` times since `after` (a time.time() value).
 
-    A paused training loop rewrites status.json about once a second (its heartbeat) and writes nothing
-    else, so the second rewrite after a pause took effect proves the training thread is parked."""
+    A paused run rewrites it about once a second (its heartbeat), so this waits on the run's own clock."""
     seen: set[float] = set()
 
     def rewritten():
@@ -58,6 +57,17 @@ def wait_for_status_writes(run_dir: Path, after: float, count: int, timeout: flo
         return status if len(seen) >= count else None
 
     return wait_for(rewritten, timeout, f"{count} rewrite(s) of {run_dir.name}/status.json", every=0.1)
+
+
+def wait_for_paused(run_dir: Path, after: float, timeout: float = 30.0) -> dict:
+    """status.json once a write after `after` says "paused": the training loop writes that only from
+    inside its pause, so from then on the run takes no step until it is resumed."""
+
+    def paused():
+        status = json.loads((run_dir / "status.json").read_text())
+        return status if status.get("paused") and status["updated"] > after else None
+
+    return wait_for(paused, timeout, f"{run_dir.name}/status.json to say paused", every=0.1)
 
 
 def new_app() -> AppTest:

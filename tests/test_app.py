@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from lfm.store import RunReader
 from support import open_app as app
-from support import wait_for, wait_for_runs, wait_for_status_writes
+from support import wait_for, wait_for_paused, wait_for_runs, wait_for_status_writes
 from tiny import TINY_SETTINGS
 
 TINY = TINY_SETTINGS
@@ -83,10 +83,10 @@ def test_pause_and_resume(runs_dir):
     reader = RunReader(runs_dir)
     (run,) = reader.list_runs()
     logged_step = lambda: (reader.last_metrics(run.run_id) or {}).get("step", 0)  # noqa: E731
-    parked = wait_for_status_writes(run.path, paused_at, count=2)  # the second is a paused heartbeat
+    parked = wait_for_paused(run.path, paused_at)  # written by the loop once it is parked
     assert parked["step"] == logged_step()
     later = wait_for_status_writes(run.path, parked["updated"], count=1)  # the next heartbeat
-    assert later["step"] == logged_step() == parked["step"]  # no progress while paused
+    assert later["paused"] and later["step"] == logged_step() == parked["step"]  # no progress while paused
     button(at, "Resume").click().run()
     button(at, "Stop").click().run()
     wait_for_runs(runs_dir, ("stopped",))

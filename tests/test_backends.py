@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from browser_support import wait_for
+from support import wait_for
 from lfm.config import RunConfig
 from lfm.lab.backends import ProcessBackend, ThreadBackend, available_backends, make_backend
 from lfm.lab.sweep import SweepSpec, plan_sweep

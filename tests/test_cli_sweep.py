@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import wait_for
+from support import wait_for
 from lfm.cli import main
 from lfm.cli_sweep import lambda_values
 from lfm.lab.sweep import sweep_groups

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import wait_for
+from support import wait_for
 from lfm.store import RunReader, RunWriter
 from lfm.store.control import CONTROL_FILE, ControlError, ControlInbox, check_command, send_command
 from lfm.training import TrainingControl
