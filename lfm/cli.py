@@ -1,4 +1,6 @@
-"""Command line of LFM Entropy Lab: `python -m lfm train` trains one run, `python -m lfm runs` lists them.
+"""Command line of LFM Entropy Lab: `python -m lfm train` trains one run, `python -m lfm runs` lists them,
+`python -m lfm control RUN_ID` steers a live one, and `python -m lfm export RUN_ID` writes a run's files
+(--files DIR) or TensorBoard event files (--tensorboard DIR).
 
 A CLI run is an ordinary run in the run store (lfm.store), so the dashboard shows it live and afterwards
 like any other. Like the seed's main, `train` reads ./hyperparameters.json and ./training.json from the
@@ -306,12 +308,15 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
 # ---- commands ---------------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from lfm.store import tensorboard
     from lfm.training.experiment import execute, open_run, prepare_run
     from lfm.training.loop import TrainingControl
 
     try:
         cfg, sources = build_config(args)
         check_device(cfg.training.device)
+        if args.tensorboard is not None and not tensorboard.AVAILABLE:
+            raise BadInput("--tensorboard needs the tensorboard package: pip install tensorboard")
         run = prepare_run(cfg, args.runs_dir, name=args.name)  # loads the data, builds the model
         writer = open_run(run)  # the run's folder: only once the data and model are good
     except (BadInput, ValueError) as e:  # ConfigError and DataError are ValueErrors, as prepare_run's
@@ -329,7 +334,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         with CtrlC(control), writer:  # the writer records an abort or a crash as the run's end
-            result = execute(run, control=control, callbacks=callbacks)
+            if args.tensorboard is not None:  # DIR/<run_id>: runs logged into one DIR compare side by side
+                callbacks.append(tensorboard.TensorBoardLogger(Path(args.tensorboard) / run.run_id,
+                                                               run.config.to_dict(), run_dir=writer.path))
+            result = execute(run, control=control, callbacks=callbacks, backend="cli")
     except KeyboardInterrupt:
         error(f"aborted by a second Ctrl-C: run {run.run_id} is marked stopped, without a checkpoint")
         return EXIT_ABORTED
@@ -385,6 +393,43 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write one run's exports: the Runs page's download files, and/or TensorBoard event files."""
+    from lfm.store import RunReader, export
+    from lfm.store.tensorboard import TensorBoardUnavailable, write_tensorboard
+
+    if args.files is None and args.tensorboard is None:
+        raise BadInput("nothing to export: give --tensorboard DIR, --files DIR or both")
+    reader = RunReader(args.runs_dir)
+    try:
+        if not (reader.path(args.run_id) / "config.json").is_file():
+            raise BadInput(f"no run {args.run_id!r} in {args.runs_dir} (`python -m lfm runs` lists them)")
+    except ValueError as e:  # an id that is no run id at all, e.g. one with "/"
+        raise BadInput(e) from None
+    try:
+        if args.files is not None:
+            folder = Path(args.files)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, data in export.export_files(reader, args.run_id).items():
+                (folder / name).write_bytes(data)
+                print(folder / name)
+        if args.tensorboard is not None:
+            # one subfolder per run, so several exports into one DIR show as runs side by side
+            log_dir = Path(args.tensorboard) / args.run_id
+            if any(log_dir.glob("events.out.tfevents.*")):  # TensorBoard would show both copies, mixed
+                raise BadInput(f"{log_dir} already holds event files: remove them or choose another folder")
+            for path in write_tensorboard(reader, args.run_id, log_dir):
+                print(path)
+            print(f"view with: tensorboard --logdir {args.tensorboard}", file=sys.stderr)
+    except TensorBoardUnavailable as e:
+        error(e)
+        return EXIT_FAILED
+    except OSError as e:  # e.g. a folder we may not write
+        error(f"{e.filename}: {e.strerror or e}" if e.filename else e)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
 def cmd_control(args: argparse.Namespace) -> int:
     """Send one command to a live run through its folder's control.jsonl (lfm/store/control.py)."""
     from lfm.store.control import ControlError, send_command
@@ -423,12 +468,27 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
     train.add_argument("--name", help="a name for the run, shown in the dashboard and in its folder name")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="also log to TensorBoard while training, into DIR/RUN_ID (needs the tensorboard package)")
     train.set_defaults(func=cmd_train)
 
     runs = commands.add_parser("runs", help="list the runs in the runs folder",
                                description="List the runs in the runs folder, newest first.")
     runs.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
     runs.set_defaults(func=cmd_runs)
+
+    exp = commands.add_parser(
+        "export", help="write a run's files, or its TensorBoard event files",
+        description=textwrap.fill(
+            "Write one run's exports. --files DIR: the metrics CSV, hyperparameters.json and training.json, "
+            "the provenance and the checkpoint, as the Runs page's downloads. --tensorboard DIR: event files "
+            "in DIR/RUN_ID (scalars, lambda changes, hparams, gate heatmaps); view them with "
+            "`tensorboard --logdir DIR`.", 88))
+    exp.add_argument("run_id", metavar="RUN_ID", help="the run's id, as `python -m lfm runs` lists it")
+    exp.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard event files into DIR/RUN_ID")
+    exp.add_argument("--files", metavar="DIR", help="write the run's export files into DIR")
+    exp.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
+    exp.set_defaults(func=cmd_export)
 
     control = commands.add_parser(
         "control", help="pause, resume, step, stop or re-weight a live run",

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from support import wait_for
 from lfm.store import RunReader, RunWriter
 from lfm.store.control import CONTROL_FILE, ControlError, ControlInbox, check_command, send_command
 from lfm.training import TrainingControl
 from lfm.training.steering import ControlListener
+from support import wait_for
 from tiny import TINY_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,3 +204,12 @@ def test_run_controls_use_the_jobs_own_control_for_a_run_of_this_dashboard(tmp_p
     controls.resume()
     assert not job.control.paused
     assert not (tmp_path / "any-id").exists()  # nothing written: the fast path
+
+
+def test_a_stop_right_after_a_step_is_not_undone_by_the_step_pausing_again():
+    control = TrainingControl()
+    control.pause()
+    control.step()        # run one log interval, then pause ...
+    control.stop()        # ... but a stop arrives before that log step
+    control._after_log()  # the log step
+    assert control.stopped and not control.paused

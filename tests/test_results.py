@@ -10,7 +10,7 @@ from lfm.training.experiment import execute, prepare_run
 from lfm.store.results import RESULT_COLUMNS, curves, dead_experts, final_metrics, results_table
 from lfm.store import RunReader, RunWriter
 from lfm.training.loop import TrainResult
-from ui import charts
+from ui.run_charts import utilisation_chart
 from tiny import TINY_CONFIG
 
 TINY = TINY_CONFIG.with_overrides({"num_epochs": 2})
@@ -33,8 +33,9 @@ def test_dead_experts_agrees_with_the_chart_rule():
     rng = np.random.default_rng(0)
     for _ in range(200):
         load = rng.dirichlet(np.full(int(rng.integers(1, 9)), 0.3))
-        assert dead_experts(load) == charts.dead_experts(load)
-        assert dead_experts(load, 0.2) == charts.dead_experts(load, 0.2)
+        for threshold in (None, 0.2):  # the experts the utilisation chart marks dead
+            bars = utilisation_chart.data_step(load, threshold).tables["bars"]
+            assert list(np.flatnonzero(bars["status"] == "dead")) == dead_experts(load, threshold)
 
 
 def train(runs_dir, **overrides):

@@ -1,6 +1,6 @@
 """The live view of one run: progress, status and every chart, redrawn by a fragment while it trains.
 
-Data flows one way: run store -> RunView (this session's incremental copy) -> ui.charts -> st.vega_lite_chart.
+Data flows one way: run store -> RunView (this session's incremental copy) -> ui.run_charts -> st.vega_lite_chart.
 The watchdog-backed RunWatcher says when a run's files changed, so an idle run costs no reads; a full
 re-read happens only when a view first opens a run.
 """
@@ -15,7 +15,7 @@ import streamlit as st
 
 from lfm.store import RunReader
 from lfm.store.watch import RunWatcher
-from ui import charts
+from ui import run_charts
 
 # How a run's state reads in the UI: icon and a word for people.
 STATE_BADGES = {
@@ -108,22 +108,22 @@ def progress(view: RunView, config: dict, state: str) -> None:
 
 
 def _chart(name: str, *args, **kwargs) -> None:
-    """Chart `name` (a ui.charts builder, given that builder's arguments) and its caption.
+    """Chart `name` (a ui.run_charts builder, given that builder's arguments) and its caption.
 
-    Drawn from charts.live_spec, not the Altair builder: the training thread shares this process, so
+    Drawn from run_charts.live_spec, not the Altair builder: the training thread shares this process, so
     a redraw every second must cost a few ms of Python, not the ~100 ms of building an Altair chart.
     """
-    spec = charts.live_spec(name, *args, **kwargs)
+    spec = run_charts.live_spec(name, *args, **kwargs)
     # Arrow tables made here on one thread: Streamlit's own conversion lets pyarrow start a thread pool
     # for every larger table, on each redraw (the bytes sent are the same)
     spec["datasets"] = {key: pa.Table.from_pandas(table, nthreads=1) for key, table in spec["datasets"].items()}
     st.vega_lite_chart(spec, width="stretch")
-    st.caption(charts.EXPLANATIONS[name])
+    st.caption(run_charts.EXPLANATIONS[name])
 
 
 class ChartCall(NamedTuple):
     title: str  # the subheader it is shown under
-    name: str  # the ui.charts builder (and EXPLANATIONS key)
+    name: str  # the ui.run_charts builder (and EXPLANATIONS key)
     args: tuple
     kwargs: dict
 

@@ -55,5 +55,5 @@ def train_one(spec: RunSpec) -> RunOutcome:
                           meta=dict(spec.meta, backend=spec.backend))
     except (ValueError, OSError) as exc:  # bad data or settings: nothing was written
         return RunOutcome(None, "failed", f"could not prepare the run: {exc}", 0, os.getpid(), host)
-    result = execute(run)
+    result = execute(run, backend=spec.backend)  # recorded in the run's provenance.json
     return RunOutcome(run.run_id, str(result.status), result.reason, result.steps, os.getpid(), host)

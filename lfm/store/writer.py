@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import provenance
 from .files import HOSTNAME, format_cell, now_iso, rounded, run_path, slugify, sync_file, write_json_atomic
 from .schema import METRIC_COLUMNS
 
@@ -102,6 +103,10 @@ class RunWriter:
         self.log_event(**change)
 
     # ---- outside the training loop ------------------------------------------------------------------
+    def record_provenance(self, facts: dict) -> None:
+        """Write provenance.json: what produced this run (lfm.store.provenance.collect gives the facts)."""
+        provenance.write(self.path, facts)
+
     def log_event(self, kind: str, **data: Any) -> dict:
         """Append a user event (e.g. kind="lambda_change", value=0.3) at the last logged step."""
         event = {"step": self._step, "time": time.time(), "kind": kind, **data}
