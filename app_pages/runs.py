@@ -16,6 +16,7 @@ from lfm.store import export, provenance, tensorboard
 from lfm.config import ConfigError
 from ui import run_charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
+from lfm.store.schema import Metric
 from ui.live import LAYOUT, all_charts, chart_calls, list_runs, progress, run_label, run_view, watch_for_new_runs
 
 st.title("Runs")
@@ -29,13 +30,13 @@ if not runs:
 
 
 def row(r) -> dict:
-    hp, tr, last = r.config.get("hyperparameters", {}), r.config.get("training", {}), r.last_metrics or {}
+    settings, last = r.settings, r.last_metrics or {}
     return {
-        "run": r.run_id, "name": r.name or "", "state": r.state, "dataset": tr.get("dataset"),
-        "lambda": hp.get("lambda_entropy"), "balance": hp.get("balance_coef"), "experts": hp.get("num_experts"),
-        "step": last.get("step"), "loss": last.get("loss"), "val loss": last.get("val_loss"),
-        "routing H (bits)": last.get("routing_entropy"), "load H (bits)": last.get("load_entropy"),
-        "created": r.created,
+        "run": r.run_id, "name": r.name or "", "state": str(r.state), "dataset": settings["dataset"],
+        "lambda": settings["lambda_entropy"], "balance": settings["balance_coef"],
+        "experts": settings["num_experts"], "step": last.get(Metric.STEP), "loss": last.get(Metric.LOSS),
+        "val loss": last.get(Metric.VAL_LOSS), "routing H (bits)": last.get(Metric.ROUTING_ENTROPY),
+        "load H (bits)": last.get(Metric.LOAD_ENTROPY), "created": r.created,
     }  # fmt: skip
 
 
@@ -112,7 +113,7 @@ summary = next(r for r in runs if r.run_id == run_id)
 smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="runs_smoothing")
 view = run_view(run_id)
 view.refresh(reader, watcher)
-progress(view, summary.config, view.status.get("state", summary.state))
+progress(view, summary.settings, view.status.get("state", summary.state))
 with st.expander("Provenance: versions, git revision, device, host", icon=":material/fingerprint:"):
     provenance_section(summary)
 with st.expander("Export: metrics, settings, checkpoint, TensorBoard, charts as SVG", icon=":material/download:"):

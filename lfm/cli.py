@@ -25,10 +25,12 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from lfm.config import FIELDS, ConfigError, RunConfig, field_by_name, load_run_config, parse_value
+from lfm.config import FIELDS, ConfigError, RunConfig, load_run_config, parse_value
+from lfm.datasets import BUILT_IN, DATASETS
+from lfm.store.schema import Metric, RunState
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
-DATA_NAMES = ("random", "regimes", "seattle_weather")  # --data values naming a built-in data set
+FILE_DATASET = next(d.name for d in DATASETS.values() if d.needs_file)  # what --data PATH.csv sets
 
 
 class BadInput(Exception):
@@ -66,13 +68,10 @@ def parse_sets(items: list[str]) -> dict[str, str]:
         key = key.strip()
         if not eq or not key:
             raise BadInput(f"--set {item!r}: expected KEY=VALUE, e.g. --set lambda_entropy=0.3")
-        group = ""  # stays empty for an unknown key
         try:
-            group = field_by_name(key).group + ".json: "
             parse_value(key, value)  # checked one by one so the message points at --set, not a file
-        except ConfigError as e:
-            # "training.json: num_epochs = ..." -> the value came from the flag, not from the file
-            raise BadInput(f"--set {key}={value}: {str(e).removeprefix(group)}") from None
+        except ConfigError as e:  # the value came from the flag, not from the file e.source names
+            raise BadInput(f"--set {key}={value}: {e.message}") from None
         overrides[key] = value  # repeated keys: the last one wins
     return overrides
 
@@ -81,12 +80,12 @@ def data_overrides(data: str | None) -> dict[str, Any]:
     """--data NAME_OR_CSV -> the dataset and csv_path settings it stands for."""
     if data is None:
         return {}
-    if data in DATA_NAMES:
+    if data in BUILT_IN:
         return {"dataset": data, "csv_path": None}
     if data.lower().endswith(".csv") or os.path.isfile(data):
         # absolute, so the run's saved config still finds the file when read from another folder
-        return {"dataset": "csv", "csv_path": os.path.abspath(data)}
-    raise BadInput(f"--data {data!r}: expected {', '.join(DATA_NAMES)} or the path of a .csv file")
+        return {"dataset": FILE_DATASET, "csv_path": os.path.abspath(data)}
+    raise BadInput(f"--data {data!r}: expected {', '.join(BUILT_IN)} or the path of a .csv file")
 
 
 def build_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
@@ -110,7 +109,7 @@ def build_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
         try:
             cfg = cfg.with_overrides(overrides)
         except ConfigError as e:  # a check across settings failed: say the flags took part
-            raise ConfigError(f"{e} (after {', '.join(flags)})", e.field) from None
+            raise ConfigError(f"{e.message} (after {', '.join(flags)})", e.field, e.source) from None
     sources = [paths.get(g, f"default {g}") for g in ("hyperparameters", "training")]
     return cfg, sources + flags
 
@@ -156,15 +155,15 @@ class ProgressBar:
         self.last: dict | None = None  # the latest record
 
     def line(self, rec: dict, bar_width: int = 0) -> str:
-        step, total = rec["step"], max(self.total, 1)
-        time_s = rec.get("time_s") or 0.0
+        step, total = rec[Metric.STEP], max(self.total, 1)
+        time_s = rec.get(Metric.TIME_S) or 0.0
         eta = (total - step) * time_s / step if step else float("nan")  # at the mean pace so far
         text = " | ".join([
             f"{step}/{total} steps ({100 * step / total:.0f}%)",
-            f"epoch {rec['epoch'] + 1}/{self.num_epochs}",
-            f"loss {rec['loss']:.4g}",
-            f"H_route {rec['routing_entropy']:.2f} bits",
-            f"{rec.get('samples_per_s') or 0:,.0f} samples/s",
+            f"epoch {rec[Metric.EPOCH] + 1}/{self.num_epochs}",
+            f"loss {rec[Metric.LOSS]:.4g}",
+            f"H_route {rec[Metric.ROUTING_ENTROPY]:.2f} bits",
+            f"{rec.get(Metric.SAMPLES_PER_S) or 0:,.0f} samples/s",
             f"ETA {format_duration(eta)}",
         ])
         if bar_width:
@@ -185,7 +184,7 @@ class ProgressBar:
             self._write("\r" + text.ljust(self.drawn))  # pad over a longer previous line
             self.drawn = len(text)
             return
-        tenth = 10 * rec["step"] // max(self.total, 1)
+        tenth = 10 * rec[Metric.STEP] // max(self.total, 1)
         if tenth > self.printed_tenth:
             self.printed_tenth = tenth
             self._print(rec)
@@ -194,11 +193,11 @@ class ProgressBar:
         if self.tty:
             if self.drawn:
                 self._write("\n")
-        elif self.last is not None and self.last["step"] != self.printed_step:
+        elif self.last is not None and self.last[Metric.STEP] != self.printed_step:
             self._print(self.last)  # where a stopped run ended, or the final partial interval
 
     def _print(self, rec: dict) -> None:
-        self.printed_step = rec["step"]
+        self.printed_step = rec[Metric.STEP]
         self._write(self.line(rec) + "\n")
 
     def _write(self, text: str) -> None:
@@ -210,7 +209,7 @@ class ProgressBar:
 
 
 class CtrlC:
-    """While active, the first Ctrl-C asks the run to stop (it ends and is saved as "stopped"), the
+    """While active, the first Ctrl-C asks the run to stop (it ends and is saved as stopped), the
     second raises KeyboardInterrupt to abort at once. Signals can only be caught in the main thread;
     elsewhere (main() called from a worker thread) Ctrl-C keeps its default meaning."""
 
@@ -271,8 +270,8 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
     rec = result.last_record or {}
     E = run.config.model.num_experts
     K = len(run.data.regime_names or ())
-    val = rec.get("val_loss")
-    if val is None and result.status in ("finished", "stopped"):
+    val = rec.get(Metric.VAL_LOSS)
+    if val is None and result.status in (RunState.FINISHED, RunState.STOPPED):
         val = validation_loss(run)
     baseline = run.data.persistence_mse()
     if val is None or not math.isfinite(val):
@@ -292,15 +291,15 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
         ("settings", ", ".join(sources)),
         ("data", f"{run.data.name}: {len(run.data.x_train)} training, {len(run.data.x_val)} "
                  f"validation windows"),
-        ("steps", f"{result.steps} of {rec.get('total_steps', '?')}"),
+        ("steps", f"{result.steps} of {rec.get(Metric.TOTAL_STEPS, '?')}"),
         ("wall time", f"{wall_s:.1f} s (training {result.elapsed_s:.1f} s)"),
         ("val loss", val_text),
-        ("routing entropy", _bits(rec.get("routing_entropy"), math.log2(E))),
-        ("load entropy", _bits(rec.get("load_entropy"), math.log2(E))),
-        ("specialisation", _bits(rec.get("specialisation"), math.log2(E))),
+        ("routing entropy", _bits(rec.get(Metric.ROUTING_ENTROPY), math.log2(E))),
+        ("load entropy", _bits(rec.get(Metric.LOAD_ENTROPY), math.log2(E))),
+        ("specialisation", _bits(rec.get(Metric.SPECIALISATION), math.log2(E))),
     ]
-    if rec.get("mi_regime") is not None:
-        rows.append(("I(expert; regime)", _bits(rec["mi_regime"], math.log2(min(E, K)) if K else 0.0)))
+    if rec.get(Metric.MI_REGIME) is not None:
+        rows.append(("I(expert; regime)", _bits(rec[Metric.MI_REGIME], math.log2(min(E, K)) if K else 0.0)))
     rows.append(("checkpoint", str(checkpoint) if checkpoint.is_file() else "not saved"))
     return "\n".join(f"{label:<19}{text}" for label, text in rows)  # 19: the longest label + 2
 
@@ -348,7 +347,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(format_summary(run, result, time.perf_counter() - start, sources), flush=True)
     except BrokenPipeError:  # e.g. piped into `head`
         pass
-    if result.status in ("diverged", "failed"):
+    if result.status in (RunState.DIVERGED, RunState.FAILED):
         error(f"run {run.run_id} {result.reason}")
         return EXIT_FAILED
     return EXIT_OK
@@ -361,10 +360,10 @@ def _cell(value: Any) -> str:
 def _last_val_loss(reader, run) -> float | None:
     """The run's latest validation loss: usually in its last metrics row, else in an earlier one
     (a run stopped right after a log step, or one still running between epochs)."""
-    value = (run.last_metrics or {}).get("val_loss")
+    value = (run.last_metrics or {}).get(Metric.VAL_LOSS)
     if value is None and run.last_metrics is not None:
         try:
-            values = reader.read_metrics(run.run_id)["val_loss"].dropna()
+            values = reader.read_metrics(run.run_id)[Metric.VAL_LOSS].dropna()
             value = float(values.iloc[-1]) if len(values) else None
         except (OSError, ValueError, KeyError):  # damaged or odd file: show no value rather than fail
             value = None
@@ -382,8 +381,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     table = [("ID", "STATE", "NAME", "STEPS", "VAL LOSS")]
     for r in runs:
         last = r.last_metrics or {}
-        step = r.status.get("step") or last.get("step") or 0
-        total = r.status.get("total_steps") or last.get("total_steps")
+        step = r.status.get("step") or last.get(Metric.STEP) or 0
+        total = r.status.get("total_steps") or last.get(Metric.TOTAL_STEPS)
         name = " ".join((r.name or "-").split())
         table.append((r.run_id, r.state, name if len(name) <= 30 else name[:27] + "...",
                       f"{step}/{total}" if total else str(step), _cell(_last_val_loss(reader, r))))
@@ -462,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--training", metavar="PATH",
                        help="training settings file (default: ./training.json if present)")
     train.add_argument("--data", metavar="NAME_OR_CSV",
-                       help=f"{', '.join(DATA_NAMES)}, or the path of a .csv file of numeric columns")
+                       help=f"{', '.join(BUILT_IN)}, or the path of a .csv file of numeric columns")
     train.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                        help="change one setting (repeatable; the settings are listed below)")
     train.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
@@ -533,5 +532,5 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else 0
     except KeyboardInterrupt:  # Ctrl-C outside training, e.g. while the data loads
-        error("interrupted")
+        error("interrupted by Ctrl-C")
         return EXIT_ABORTED

@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 from lfm.config import ConfigError
+from lfm.store.schema import RunState
 
 from .cli import (EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, build_config, check_device,
                   error, format_duration, settings_help)
@@ -73,7 +74,7 @@ class SweepProgress:
 
     def __call__(self, report, in_flight: int) -> None:
         ended = [t for t in report.tasks if t.outcome is not None]
-        bad = sum(t.outcome.status != "finished" for t in ended)
+        bad = sum(t.outcome.status != RunState.FINISHED for t in ended)
         if self.tty:
             filled = int(20 * len(ended) / max(self.total, 1))
             line = (f"\r{report.group} [{'#' * filled}{'-' * (20 - filled)}] {len(ended)}/{self.total} runs, "
@@ -123,7 +124,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # a second Ctrl-C while the runs were being stopped
         error(f"aborted by a second Ctrl-C: runs of {group} still training end without a checkpoint")
         return EXIT_ABORTED
-    interrupted = bool(report.cancelled) or any(t.outcome is not None and t.outcome.status == "stopped"
+    interrupted = bool(report.cancelled) or any(t.outcome is not None and t.outcome.status == RunState.STOPPED
                                                 for t in report.tasks)
     reader = RunReader(args.runs_dir)
     print(format_summary(summary_table(reader, report.run_ids)))

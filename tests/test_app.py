@@ -92,7 +92,8 @@ def test_pause_and_resume(runs_dir):
     wait_for_runs(runs_dir, ("stopped",))
 
 
-def test_a_run_started_from_the_cli_shows_up_read_only(runs_dir):
+def test_a_run_started_from_the_cli_is_steered_from_the_dashboard(runs_dir):
+    """Pause, step, set lambda and stop a CLI run from the Train page: through its control.jsonl."""
     import signal
     import subprocess
     import sys
@@ -102,19 +103,37 @@ def test_a_run_started_from_the_cli_shows_up_read_only(runs_dir):
                             *[x for a in args for x in ("--set", a)]],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    reader = RunReader(runs_dir)
     try:
         (run,) = wait_for_runs(runs_dir, ("running",))
-        wait_for(lambda: RunReader(runs_dir).last_metrics(run.run_id), 30, "the CLI run's first record")
+        wait_for(lambda: reader.last_metrics(run.run_id), 60, "the CLI run's first log step")
         at = app()
         assert not at.exception
         assert any("running" in m.value for m in at.markdown)
-        assert any("read-only" in c.value for c in at.caption)
-        assert not [b for b in at.button if b.label in ("Pause", "Stop")]  # steered from its terminal
+        assert any("through its run folder" in c.value for c in at.caption)
         assert len(at.get("vega_lite_chart")) >= 6
+
+        button(at, "Pause").click().run()
+        wait_for(lambda: reader.status(run.run_id).get("paused"), 60, "the CLI run to pause")
+        at.run()
+        assert [b for b in at.button if b.label == "Resume"]  # the page reads the pause from status.json
+        held = reader.last_metrics(run.run_id)["step"]
+        at.number_input(key=f"live_lambda_{run.run_id}").set_value(0.25)
+        button(at, "Apply λ").click().run()
+        button(at, "Step").click().run()
+        wait_for(lambda: reader.last_metrics(run.run_id)["step"] > held, 60, "the step to run")
+        assert reader.last_metrics(run.run_id)["lambda_entropy"] == 0.25
+        button(at, "Stop").click().run()
+        assert cli.wait(60) == 0
     finally:
-        cli.send_signal(signal.SIGINT)
-        cli.wait(30)
+        if cli.poll() is None:
+            cli.send_signal(signal.SIGINT)
+            cli.wait(30)
     (run,) = wait_for_runs(runs_dir, ("stopped",))
+    assert "from a dashboard" in reader.status(run.run_id)["reason"]
+    assert [c["command"] for c in map(__import__("json").loads,
+                                      (run.path / "control.jsonl").read_text().splitlines())] == \
+        ["pause", "set_lambda", "step", "stop"]
 
 
 def test_a_second_tab_sees_and_controls_the_same_run(runs_dir):
@@ -125,3 +144,22 @@ def test_a_second_tab_sees_and_controls_the_same_run(runs_dir):
     (run,) = wait_for_runs(runs_dir, ("stopped",))
     first.run()
     assert any("stopped" in m.value for m in first.markdown)
+
+
+def test_lambda_while_training_is_checked_by_the_settings_own_rule(runs_dir):
+    at = start_long_run(runs_dir)
+    at.run()
+    box = next(n for n in at.number_input if n.label == "λ while training")
+    box.set_value(11.0)
+    button(at, "Apply λ").click().run()
+    assert any(e.value == "lambda_entropy = 11 is out of range: allowed numbers -10 to 10" for e in at.error)
+    box = next(n for n in at.number_input if n.label == "λ while training")
+    box.set_value(0.5)
+    button(at, "Apply λ").click().run()
+    assert not at.exception and not at.error
+    reader = RunReader(runs_dir)
+    (run,) = reader.list_runs()
+    wait_for(lambda: reader.read_events(run.run_id), 30, "the lambda change in events.jsonl")
+    assert [e["value"] for e in reader.read_events(run.run_id)] == [0.5]  # the refused 11 never reached it
+    button(at, "Stop").click().run()
+    wait_for_runs(runs_dir, ("stopped",))

@@ -20,17 +20,15 @@ from ui.chart_style import (GREY, MAX_POINTS, SERIES_COLORS, SVG, TITLE_FONT, ax
                             legend, message_chart, step_axis)
 from ui.reduce import downsample, ema_smooth
 from ui.run_charts import regime_matrix_chart
+from lfm.store.schema import BITS_METRICS, LOSS_METRICS, METRICS, Metric, RunState
 
 MIN_RUN_POINTS = 40   # never thin one run's curve below this many points, however many runs are shown
 # d3 format of λ and balance: up to 3 significant digits (a sweep's grid is rounded to 3), no trailing
 # zeros. A bare "g" would let Vega pick the precision from the tick spacing and print 0.25 as "0.3".
 LAMBDA_FORMAT = ".3~g"
 
-METRIC_LABELS = {  # metrics.csv column -> axis title
-    "loss": "training loss (MSE)", "total_loss": "total loss (MSE + λ·H)", "val_loss": "validation loss",
-    "routing_entropy": "routing entropy (bits)", "load_entropy": "load entropy (bits)",
-    "specialisation": "specialisation (bits)", "mi_regime": "I(expert; regime) (bits)"}
-SPARSE_METRICS = ("val_loss",)  # logged once an epoch: drawn with points, never smoothed
+METRIC_LABELS = {name: METRICS[name].label for name in (*LOSS_METRICS, *BITS_METRICS)}  # column -> axis title
+SPARSE_METRICS = (Metric.VAL_LOSS,)  # logged once an epoch: drawn with points, never smoothed
 
 LAB_EXPLANATIONS = {
     "compare_curves_chart": (
@@ -146,7 +144,7 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
     """
     if table is None or len(table) == 0:
         return _message("no runs in this sweep yet")
-    done = table[(table["state"] == "finished") & table["val_loss"].notna()]
+    done = table[(table["state"] == RunState.FINISHED) & table["val_loss"].notna()]
     if done.empty:
         return _message("points appear here as the sweep's runs finish")
     runs = done[["run_id", "name", "lambda_entropy", "balance_coef", "seed", "val_loss", *SUMMARY_BITS,

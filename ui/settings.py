@@ -24,12 +24,14 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from lfm.config import (FIELDS, GROUPS, PARAMETER_BUDGET, ConfigError, Field, RunConfig,
+from lfm.config import (FIELDS, PARAMETER_BUDGET, ConfigError, Field, RunConfig,
                         check_value, estimate_parameters, field_by_name, format_value, load_presets,
                         parse_value)
-from lfm.data import DATASET_NOTES, DataError, load_csv
+from lfm.data import DataError, load_csv
+from lfm.datasets import DATASETS
 from lfm.training.loop import available_devices
-from ui.state import runs_dir
+from lfm.lab.backends import available_backends
+from ui.state import default_backend, runs_dir
 
 # Expander title -> (settings in it, open by default). Regularisation is what users play with.
 SECTIONS = {
@@ -60,14 +62,12 @@ class Settings:
     errors: list[str]         # validator messages, each naming the setting, its value and what is allowed
     name: str                 # run name typed by the user, stripped; may be empty
     preset: str               # preset last chosen (its values may have been edited since)
+    backend: str = "thread"   # where the run trains: lfm.lab.backends (thread, process, ray)
 
 
-def _plain(e: Exception) -> str:
-    """A config message without its 'training.json: ' prefix: the form has no files."""
-    text = str(e)
-    for group in GROUPS:
-        text = text.removeprefix(f"{group}.json: ")
-    return text
+def _plain(e: ConfigError) -> str:
+    """A config message without its source ('training.json'): the form has no files."""
+    return e.message
 
 
 def _label(f: Field):
@@ -205,17 +205,18 @@ def render_settings(container=None) -> Settings:
         for name in names:
             values[name] = _widget(section, field_by_name(name), options)
         if title == "Data":
-            note = DATASET_NOTES[values["dataset"]]
-            if values["dataset"] == "random":  # say it plainly: a run on noise learns nothing
-                section.warning(note)
+            data = DATASETS[values["dataset"]]
+            if not data.learnable:  # say it plainly: a run on noise learns nothing
+                section.warning(data.note)
             else:
-                section.caption(note)
+                section.caption(data.note)
             values["csv_path"] = None
-            if values["dataset"] == "csv":
+            if data.needs_file:
                 values["csv_path"], csv_errors = _csv_path(section, values)
                 errors += csv_errors
     name = box.text_input("Run name (optional)", key="run_name", max_chars=80,
                           placeholder="e.g. lambda 0.3 + balance").strip()
+    backend = backend_choice(box)
 
     # Every setting on its own first, so all bad values are listed at once; then the checks across
     # settings (equal widths, budgets), which with_overrides runs when it builds the RunConfig.
@@ -243,4 +244,20 @@ def render_settings(container=None) -> Settings:
                         + (f" *Changed since you chose it: {', '.join(edited)}.*" if edited else ""))
     for message in errors:
         problems.error(message)
-    return Settings(config=config, errors=errors, name=name, preset=preset)
+    return Settings(config=config, errors=errors, name=name, preset=preset, backend=backend)
+
+
+BACKEND_LABELS = {"thread": "this dashboard (a thread)", "process": "a worker process", "ray": "Ray"}
+BACKEND_HELP = ("Where a run trains. A thread of this dashboard is steered in memory; a worker process "
+                "has its own interpreter, so training does not slow the pages down (Python's GIL), and "
+                "a crash in it ends only that run; Ray runs it as a task of a local Ray or of the cluster "
+                "in RAY_ADDRESS. Every run is steered and shown the same way, through its run folder. "
+                "Ray is offered only where it is installed.")
+
+
+def backend_choice(box) -> str:
+    """The 'Train on' select box: the backends this machine offers, the dashboard's default first."""
+    options = available_backends()
+    default = default_backend()
+    return box.selectbox("Train on", options, index=options.index(default) if default in options else 0,
+                         key="backend", format_func=BACKEND_LABELS.get, help=BACKEND_HELP)

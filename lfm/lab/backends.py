@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.util import find_spec
 from typing import Any
 
+from lfm.config import settings_of
 from lfm.store.files import pid_alive
 from lfm.store.schema import RunState
 
@@ -168,7 +169,7 @@ class RayBackend:
         self._tickets = itertools.count(1)
 
     def submit(self, spec: RunSpec) -> int:
-        device = spec.config.get("training", {}).get("device", "auto")
+        device = settings_of(spec.config)["device"]
         wants_gpu = device == "cuda" or (device == "auto" and self.gpus > 0)
         options = {"num_cpus": self.torch_threads, "num_gpus": 1 if wants_gpu else 0,
                    "max_retries": 0}  # a lost run is retried by the sweep from the start, with its seed

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lfm.store.control import send_command
-from lfm.store.schema import RunState
+from lfm.store.schema import PAUSED_FLAG, RunState
 
 
 class RunControls:
@@ -34,7 +34,7 @@ class RunControls:
         if self.job is not None:
             return RunState(self.job.state)
         state = RunState(self._status.get("state", RunState.UNKNOWN))
-        return RunState.PAUSED if state is RunState.RUNNING and self._status.get("paused") else state
+        return RunState.PAUSED if state is RunState.RUNNING and self._status.get(PAUSED_FLAG) else state
 
     @property
     def active(self) -> bool:

@@ -25,14 +25,13 @@ from pathlib import Path
 import torch
 
 from lfm.config import RunConfig
+from lfm.store.schema import LIVE_STATES, RunState
 from lfm.training.experiment import PreparedRun, execute, open_run, prepare_run
 from lfm.training.loop import TrainingControl, TrainResult
 
 from .backends import available_backends, make_backend
 from .remote import FolderControl, supervise
 from .worker import RunSpec
-
-ACTIVE_STATES = ("queued", "running", "paused")
 
 
 @dataclass(eq=False)
@@ -46,7 +45,7 @@ class Job:
     task: str = field(default_factory=lambda: secrets.token_hex(6))  # meta["task"] of its run folder
     submitted_at: float = field(default_factory=time.time)
     result: TrainResult | None = None
-    state_: str = "queued"  # queued | running | finished | stopped | diverged | failed
+    state_: RunState = RunState.QUEUED  # QUEUED, RUNNING, then how it ended (never PAUSED: see state)
     thread: threading.Thread | None = field(default=None, repr=False)
 
     @property
@@ -56,14 +55,14 @@ class Job:
         return self.control.run_id  # known once the worker has made the folder
 
     @property
-    def state(self) -> str:
-        if self.state_ == "running" and self.control.paused:
-            return "paused"
+    def state(self) -> RunState:
+        if self.state_ == RunState.RUNNING and self.control.paused:
+            return RunState.PAUSED
         return self.state_
 
     @property
     def active(self) -> bool:
-        return self.state in ACTIVE_STATES
+        return self.state in LIVE_STATES
 
 
 def _warm_up() -> None:
@@ -126,9 +125,10 @@ class JobManager:
         """Stop a running job (it saves a checkpoint) or take a queued one off the queue."""
         with self._lock:
             job.control.stop()
-            if job.state_ == "queued":
-                job.state_ = "stopped"
-                job.result = TrainResult("stopped", "removed from the queue before it started", 0, None, 0.0)
+            if job.state_ == RunState.QUEUED:
+                job.state_ = RunState.STOPPED
+                job.result = TrainResult(RunState.STOPPED, "removed from the queue before it started", 0, None,
+                                         0.0)
 
     def stop_all(self) -> None:
         for job in self.active():
@@ -176,18 +176,18 @@ class JobManager:
                 for job in self.active():
                     if not job.keep_alive:
                         job.control.stop(f"after {self.orphan_grace_s:g} s with no browser tab open")
-                        if job.state_ == "queued":
+                        if job.state_ == RunState.QUEUED:
                             self.stop(job)
 
     # ---- the queue ----------------------------------------------------------------------------------
     def _start_queued(self) -> None:
         """Start queued jobs, oldest first, while fewer than max_concurrent run. Caller holds the lock."""
-        running = sum(j.state_ == "running" for j in self._jobs.values())
+        running = self._count_running()
         for job in sorted(self._jobs.values(), key=lambda j: j.submitted_at):
             if running >= self.max_concurrent:
                 break
-            if job.state_ == "queued":
-                job.state_ = "running"
+            if job.state_ == RunState.QUEUED:
+                job.state_ = RunState.RUNNING
                 if job.backend == "thread":
                     open_run(job.run)  # the run folder appears now, so every view sees it at once
                     target = self._train
@@ -195,8 +195,7 @@ class JobManager:
                     target = self._train_remote
                 job.thread = threading.Thread(target=target, args=(job,), name=job.job_id, daemon=True)
                 running += 1
-                self._balance_threads(sum(j.state_ == "running" and j.backend == "thread"
-                                          for j in self._jobs.values()))
+                self._balance_threads(self._count_running(in_threads=True))
                 job.thread.start()
 
     def _balance_threads(self, running: int) -> None:
@@ -210,7 +209,7 @@ class JobManager:
             job.result = execute(job.run, control=job.control, backend="thread")
         except Exception as exc:  # execute reports training errors itself; this is anything around it
             job.run.writer.fail(f"{type(exc).__name__}: {exc}")
-            job.result = TrainResult("failed", f"{type(exc).__name__}: {exc}", 0, None, 0.0)
+            job.result = TrainResult(RunState.FAILED, f"{type(exc).__name__}: {exc}", 0, None, 0.0)
         self._ended(job)
 
     def _train_remote(self, job: Job) -> None:
@@ -225,11 +224,17 @@ class JobManager:
             outcome = supervise(backend, spec, job.control, job.task)
             job.result = TrainResult(outcome.status, outcome.reason, outcome.steps, None, 0.0)
         except Exception as exc:  # the engine itself failed (e.g. Ray could not start)
-            job.result = TrainResult("failed", f"{type(exc).__name__}: {exc}", 0, None, 0.0)
+            job.result = TrainResult(RunState.FAILED, f"{type(exc).__name__}: {exc}", 0, None, 0.0)
         self._ended(job)
 
     def _ended(self, job: Job) -> None:
         with self._lock:
-            job.state_ = job.result.status
+            job.state_ = RunState(job.result.status)
             self._start_queued()
-            self._balance_threads(sum(j.state_ == "running" and j.backend == "thread" for j in self._jobs.values()))
+            self._balance_threads(self._count_running(in_threads=True))
+
+    def _count_running(self, in_threads: bool = False) -> int:
+        """Jobs training now (paused ones included: they hold their slot), or only those training in
+        this process's threads (the ones that share its torch thread pool). Caller holds the lock."""
+        return sum(j.state_ == RunState.RUNNING and (not in_threads or j.backend == "thread")
+                   for j in self._jobs.values())

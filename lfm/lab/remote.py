@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lfm.store import RunReader
 from lfm.store.control import ControlError, send_command
-from lfm.store.schema import RunState
+from lfm.store.schema import PAUSED_FLAG, RunState
 
 from .worker import RunOutcome, RunSpec
 
@@ -68,7 +68,7 @@ class FolderControl:
         """status.json's word: the worker marks a paused run there about once a second."""
         if self.run_id is None:
             return False
-        return bool(self._reader.status(self.run_id).get("paused"))
+        return bool(self._reader.status(self.run_id).get(PAUSED_FLAG))
 
     def _send(self, command: str, value: float | None = None) -> None:
         with self._lock:

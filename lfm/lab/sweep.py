@@ -21,6 +21,7 @@ from typing import Iterable, NamedTuple, Sequence
 import numpy as np
 
 from lfm.config import ConfigError, RunConfig, check_value, field_by_name, parse_value
+from lfm.store.schema import RunState
 
 MAX_SWEEP_RUNS = 60   # runs in one dashboard sweep (and so λ values in a grid): what its thread queue can live with
 MAX_CLI_SWEEP_RUNS = 10_000  # `lfm sweep` on worker processes or Ray: a cluster's job, still a bound on typos
@@ -136,8 +137,8 @@ def parse_values(setting: str, text: str) -> list:
                           f"{field_by_name(setting).allowed}", setting)
     try:
         values = [parse_value(setting, part) for part in parts]
-    except ConfigError as e:  # a list typed in a form, not a file: drop the "training.json: " prefix
-        raise ConfigError(str(e).removeprefix(f"{field_by_name(setting).group}.json: "), setting) from None
+    except ConfigError as e:  # a list typed in a form, not a file: no source to name
+        raise ConfigError(e.message, setting) from None
     repeated = sorted({v for v in values if values.count(v) > 1})
     if repeated:
         raise ConfigError(f"{setting} lists {', '.join(map(str, repeated))} more than once: allowed "
@@ -210,18 +211,21 @@ def plan_sweep(base: RunConfig, spec: SweepSpec, group: str | None = None) -> li
     return planned
 
 
-def submit_sweep(manager, base: RunConfig, spec: SweepSpec, *, keep_alive: bool = False) -> str:
+def submit_sweep(manager, base: RunConfig, spec: SweepSpec, *, keep_alive: bool = False,
+                 backend: str = "thread") -> str:
     """Queue every run of the sweep with manager (a lfm.lab.jobs.JobManager); returns the group id.
 
     The runs go through manager.submit like single runs: the same FIFO queue and concurrency cap, and
-    keep_alive as there (True: they keep training when every browser tab is closed).
+    keep_alive as there (True: they keep training when every browser tab is closed), and the backend the
+    runs train on (thread, process or ray: lfm/lab/backends.py).
     Every run is prepared (data loaded, model built) as it is submitted; if one is refused, the ones
     already queued are taken off again and the error is raised, so a sweep starts whole or not at all."""
     group = new_group_id()
     jobs = []
     try:
         for run in plan_sweep(base, spec, group):
-            jobs.append(manager.submit(run.config, name=run.name, group=group, keep_alive=keep_alive))
+            jobs.append(manager.submit(run.config, name=run.name, group=group, keep_alive=keep_alive,
+                                       backend=backend))
     except BaseException:
         for job in jobs:
             manager.stop(job)
@@ -270,11 +274,11 @@ def sweep_progress(reader, manager, group: str, summaries: Sequence | None = Non
         else:
             states[job.run_id] = job.state
     for state in states.values():
-        if state == "finished":
+        if state == RunState.FINISHED:
             progress.finished += 1
-        elif state in ("running", "paused"):
+        elif state in (RunState.RUNNING, RunState.PAUSED):
             progress.running += 1
-        elif state == "queued":
+        elif state == RunState.QUEUED:
             progress.queued += 1
         else:
             progress.ended_badly += 1

@@ -24,12 +24,13 @@ import pandas as pd
 from lfm.store import RunReader
 from lfm.store.control import ControlError, send_command
 from lfm.store.results import results_table
-from lfm.store.schema import RunState
+from lfm.store.schema import Metric, RunState
 
 from .sweep import PlannedRun
 from .worker import RunOutcome, RunSpec
 
-SUMMARY_METRICS = ("val_loss", "routing_entropy", "load_entropy", "mi_regime")
+SUMMARY_METRICS = (Metric.VAL_LOSS, Metric.ROUTING_ENTROPY, Metric.LOAD_ENTROPY, Metric.MI_REGIME)
+FINISHED = str(RunState.FINISHED)  # summary_table's column: how many runs of a grid point finished
 
 
 @dataclass
@@ -159,12 +160,12 @@ def summary_table(reader: RunReader, run_ids: Sequence[str]) -> pd.DataFrame:
     SUMMARY_METRICS (sd is NaN for a single seed)."""
     table = results_table(reader, run_ids)
     if table.empty:
-        return pd.DataFrame(columns=["lambda_entropy", "balance_coef", "runs", "finished"])
+        return pd.DataFrame(columns=["lambda_entropy", "balance_coef", "runs", FINISHED])
     finished = table[table["state"] == RunState.FINISHED]
     points = table.groupby(["lambda_entropy", "balance_coef"], sort=True)
     out = points.size().rename("runs").to_frame()
-    out["finished"] = finished.groupby(["lambda_entropy", "balance_coef"]).size()
-    out["finished"] = out["finished"].fillna(0).astype(int)
+    out[FINISHED] = finished.groupby(["lambda_entropy", "balance_coef"]).size()
+    out[FINISHED] = out[FINISHED].fillna(0).astype(int)
     stats = finished.groupby(["lambda_entropy", "balance_coef"])[list(SUMMARY_METRICS)].agg(["mean", "std"])
     stats.columns = [f"{metric}_{stat}" for metric, stat in stats.columns]
     return out.join(stats).reset_index()
@@ -175,7 +176,7 @@ def format_summary(table: pd.DataFrame) -> str:
     headers = ["lambda", "balance", "runs", *SUMMARY_METRICS]
     rows = [headers]
     for _, row in table.iterrows():
-        cells = [f"{row['lambda_entropy']:g}", f"{row['balance_coef']:g}", f"{int(row['finished'])}/{int(row['runs'])}"]
+        cells = [f"{row['lambda_entropy']:g}", f"{row['balance_coef']:g}", f"{int(row[FINISHED])}/{int(row['runs'])}"]
         for metric in SUMMARY_METRICS:
             mean, sd = row.get(f"{metric}_mean", math.nan), row.get(f"{metric}_std", math.nan)
             if mean is None or pd.isna(mean):

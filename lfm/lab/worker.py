@@ -46,6 +46,7 @@ def train_one(spec: RunSpec) -> RunOutcome:
     import torch
 
     from lfm.config import RunConfig
+    from lfm.store.schema import RunState
     from lfm.training.experiment import execute, prepare_run
 
     torch.set_num_threads(max(1, spec.torch_threads))
@@ -54,6 +55,6 @@ def train_one(spec: RunSpec) -> RunOutcome:
         run = prepare_run(RunConfig.from_dict(spec.config), Path(spec.runs_dir), name=spec.name,
                           meta=dict(spec.meta, backend=spec.backend))
     except (ValueError, OSError) as exc:  # bad data or settings: nothing was written
-        return RunOutcome(None, "failed", f"could not prepare the run: {exc}", 0, os.getpid(), host)
+        return RunOutcome(None, str(RunState.FAILED), f"could not prepare the run: {exc}", 0, os.getpid(), host)
     result = execute(run, backend=spec.backend)  # recorded in the run's provenance.json
     return RunOutcome(run.run_id, str(result.status), result.reason, result.steps, os.getpid(), host)
