@@ -10,6 +10,7 @@ from lfm.lab.controls import RunControls
 from ui import state
 from ui.live import all_charts, forget_run_list, list_runs, progress, run_label, run_view, watch_for_new_runs
 from ui.settings import render_settings
+from ui.text import plain
 
 FOLLOW = "Follow the newest run"
 
@@ -31,7 +32,7 @@ if left.button("Start", icon=":material/play_arrow:", type="primary", disabled=s
         st.session_state["watch"] = FOLLOW
         forget_run_list()  # its folder exists now: list it at once rather than at the watcher's next event
     except (DataError, ValueError) as exc:
-        st.error(f"Not started: {exc}")
+        st.error(f"Not started: {plain(exc)}")
 if settings.config is None:
     mid.warning("Fix the settings marked in the sidebar to start a run.")
 

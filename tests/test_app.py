@@ -10,6 +10,7 @@ from lfm.store import RunReader
 from support import open_app as app
 from support import wait_for, wait_for_paused, wait_for_runs, wait_for_status_writes
 from tiny import TINY_SETTINGS
+from ui.text import shown
 
 TINY = TINY_SETTINGS
 
@@ -43,7 +44,7 @@ def test_pages_render_with_no_runs(runs_dir, page):
 def test_bad_settings_are_refused_and_nothing_starts(runs_dir):
     at = app()
     set_settings(at, {"batch_size": 0})
-    assert any("batch_size" in e.value and "1 to 4096" in e.value for e in at.sidebar.error)
+    assert any("batch_size" in shown(e.value) and "1 to 4096" in e.value for e in at.sidebar.error)
     assert button(at, "Start").disabled  # AppTest, like a browser, cannot click a disabled button
     assert not at.exception
     assert not runs_dir.exists() or not RunReader(runs_dir).list_runs()
@@ -163,3 +164,34 @@ def test_lambda_while_training_is_checked_by_the_settings_own_rule(runs_dir):
     assert [e["value"] for e in reader.read_events(run.run_id)] == [0.5]  # the refused 11 never reached it
     button(at, "Stop").click().run()
     wait_for_runs(runs_dir, ("stopped",))
+
+
+def test_a_run_on_a_worker_process_dies_and_the_dashboard_keeps_serving(runs_dir, monkeypatch):
+    import os
+    import signal
+
+    from ui import state
+
+    monkeypatch.setenv("LFM_MAX_CONCURRENT", "1")  # one warm worker is enough here
+    at = app()
+    set_settings(at, {**TINY, "num_epochs": 5000})
+    at.selectbox(key="backend").set_value("process").run()
+    button(at, "Start").click().run()
+    reader = RunReader(runs_dir)
+    try:
+        (run,) = wait_for_runs(runs_dir, ("running",), timeout=120)
+        wait_until(lambda: reader.last_metrics(run.run_id) is not None, "the worker's first log step", 120)
+        pid = reader.status(run.run_id)["pid"]
+        assert pid != os.getpid()  # trained outside the dashboard's process
+        os.kill(pid, signal.SIGKILL)
+        wait_for_runs(runs_dir, ("interrupted",))
+        at.run()
+        assert not at.exception
+        assert any("interrupted" in m.value for m in at.markdown)
+
+        set_settings(at, {**TINY, "num_epochs": 1})
+        button(at, "Start").click().run()  # the pool replaced its worker: the next run trains
+        wait_for_runs(runs_dir, ("interrupted", "finished"), count=2, timeout=120)
+        assert {r.state for r in reader.list_runs()} == {"interrupted", "finished"}
+    finally:
+        state.job_manager(str(runs_dir)).close()  # ends the worker pool: no process left behind
