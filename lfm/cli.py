@@ -251,13 +251,14 @@ def validation_loss(run) -> float:
     model, data = run.model, run.data
     device = next(model.parameters()).device
     model.eval()
-    total = 0.0
+    total, count = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(data.x_val), 512):
             pred = model(data.x_val[i:i + 512].to(device))  # (b, S, F)
-            y = data.y_val[i:i + 512].to(device)  # (b, S, F)
+            pred, y = model.scored(pred, data.y_val[i:i + 512].to(device))  # positions the loss counts
             total += float(torch.nn.functional.mse_loss(pred, y, reduction="sum"))
-    return total / data.y_val.numel()
+            count += y.numel()
+    return total / max(count, 1)
 
 
 def _bits(value: float | None, maximum: float) -> str:

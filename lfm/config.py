@@ -95,6 +95,11 @@ FIELDS: tuple[Field, ...] = (
           -10, 10),
     Field("balance_coef", _H, float, 0.0, "Weight of the load-balance term, which rewards using all "
           "experts evenly overall: the cure for collapse onto one expert when lambda_entropy > 0.", 0, 10),
+    Field("gate_summary", _H, str, "mean", "What the gate and the adaptive layers see of each window. "
+          "mean: the window's mean (the seed's design), blind to a waveform's shape. conv: a learned "
+          "summary of the window's first half (standardised, two causal convolutions, averaged); the "
+          "loss and validation then count only the positions whose targets lie beyond that half, so "
+          "the summary cannot pass them their answers.", choices=("mean", "conv")),
     Field("batch_size", _T, int, 16, "Sequences per optimiser step.", 1, 4096),
     Field("sequence_length", _T, int, 10, "Time steps per input window: the token axis that token "
           "mixing mixes.", 2, 512),
@@ -107,6 +112,10 @@ FIELDS: tuple[Field, ...] = (
           "specialisation can be measured. seattle_weather: daily Seattle weather 2012-2015. csv: the "
           "numeric columns of your own file (set csv_path).",
           choices=("random", "regimes", "seattle_weather", "csv")),
+    Field("regime_levels", _T, str, "distinct", "Levels of the regimes data set (ignored by the others). "
+          "distinct: each regime at its own level, so the window mean reveals the regime. shared: every "
+          "regime at one level, so only the waveform's shape tells them apart.",
+          choices=("distinct", "shared")),
     Field("csv_path", _T, str, None, "Path of a CSV file of numeric columns; only with dataset 'csv'.",
           optional=True, allowed="a file path when dataset is 'csv', otherwise null"),
     Field("device", _T, str, "auto", "Where to train; auto picks cuda, then mps, then cpu.",
@@ -261,6 +270,7 @@ class ModelConfig(_Settings):
     num_experts: int = _default("num_experts")        # experts the gate chooses among (E)
     lambda_entropy: float = _default("lambda_entropy")  # weight of routing entropy in the loss
     balance_coef: float = _default("balance_coef")    # weight of the load-balance term (not in the seed)
+    gate_summary: str = _default("gate_summary")      # mean | conv: what the gate and adaptive layers see
 
     def _check_combinations(self, source: str) -> None:
         # The layers mix the feature axis in place (B, S, D) -> (B, S, D): every width is token_dim.
@@ -281,6 +291,7 @@ class TrainingConfig(_Settings):
     num_epochs: int = _default("num_epochs")          # passes over the training windows
     learning_rate: float = _default("learning_rate")  # Adam step size
     dataset: str = _default("dataset")                # random | regimes | seattle_weather | csv
+    regime_levels: str = _default("regime_levels")    # distinct | shared: the regimes' levels
     csv_path: str | None = _default("csv_path")       # the CSV file, iff dataset == "csv"
     device: str = _default("device")                  # auto | cpu | cuda | mps
     seed: int = _default("seed")                      # seeds data, initialisation and shuffling

@@ -12,7 +12,7 @@ from lfm.data import DATASET_NOTES, DataError, load_csv, load_data
 def training(dataset="regimes", **overrides):
     """A stand-in for TrainingConfig with only the fields load_data reads."""
     fields = dict(dataset=dataset, csv_path=None, sequence_length=6, num_samples=40, seed=0,
-                  val_fraction=0.25)
+                  val_fraction=0.25, regime_levels="distinct")
     return SimpleNamespace(**{**fields, **overrides})
 
 

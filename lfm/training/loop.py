@@ -209,13 +209,14 @@ class MetricsAccumulator:
 
 
 def _evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
-    """Mean squared error on a held-out set, in batches, without gradients."""
-    total = 0.0
+    """Mean squared error on a held-out set, in batches, without gradients, over the scored positions."""
+    total, count = 0.0, 0
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
-            pred = model(x[i : i + batch_size])
-            total += float(torch.nn.functional.mse_loss(pred, y[i : i + batch_size], reduction="sum"))
-    return total / y.numel()
+            pred, target = model.scored(model(x[i : i + batch_size]), y[i : i + batch_size])
+            total += float(torch.nn.functional.mse_loss(pred, target, reduction="sum"))
+            count += target.numel()
+    return total / max(count, 1)
 
 
 def train_model(
@@ -309,7 +310,8 @@ def train_model(
 
                 x, y = batch[0].to(dev, non_blocking=True), batch[1].to(dev, non_blocking=True)
                 labels = batch[2].to(dev, non_blocking=True) if len(batch) > 2 and K else None
-                parts = regularised_loss(model, torch.nn.functional.mse_loss(model(x), y))
+                pred, target = model.scored(model(x), y)  # every position, unless the summary read some targets
+                parts = regularised_loss(model, torch.nn.functional.mse_loss(pred, target))
                 optimizer.zero_grad(set_to_none=True)
                 parts.total.backward()
                 optimizer.step()
