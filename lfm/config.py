@@ -399,7 +399,8 @@ def estimate_parameters(cfg: RunConfig | Mapping[str, Any]) -> int:
             + E * _adaptive_linear_parameters(v["expert_dim"], v["expert_dim"], A)  # experts
             + A * E + E                                                             # gating Linear(A, E)
             + D * A + A                                                             # featurizer Linear(D, A)
-            + D * D + D)                                                            # output Linear(D, D)
+            + D * D + D                                                             # output Linear(D, D)
+            + (2 * (D * D * 3 + D) if v["gate_summary"] == "conv" else 0))         # conv summary: 2 Conv1d(D, D, 3)
 
 
 def estimate_generated_weights(cfg: RunConfig | Mapping[str, Any]) -> int:

@@ -44,7 +44,8 @@ DATASET_NOTES = {  # one line per data set, for the UI
     "random": "Random x and random y (the seed's dummy data): there is nothing to learn, "
               "the best possible MSE is ~1 (the variance of y).",
     "regimes": "Synthetic sine / square / sawtooth / AR(1) windows, each at its own level so the "
-               "window mean reveals the regime; next-step prediction.",
+               "window mean reveals the regime (regime_levels 'shared': all at one level); next-step "
+               "prediction.",
     "seattle_weather": "Seattle daily weather 2012-2015 (precipitation, temp_max, temp_min, wind); "
                        "regime = weather category of the last input day.",
     "csv": "Your CSV: numeric columns, optional 'regime' or 'label' column; chronological split.",

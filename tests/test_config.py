@@ -351,3 +351,12 @@ def test_json_nan_never_reaches_a_config():
     for bad in (math.nan, math.inf, -math.inf):
         with pytest.raises(ConfigError, match="finite"):
             RunConfig().with_overrides({"val_fraction": bad})
+
+
+def test_estimate_parameters_counts_the_conv_summary():
+    from lfm.nn.model import build_model
+
+    small = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_experts": 3}
+    mean, conv = (RunConfig().with_overrides({**small, "gate_summary": kind}) for kind in ("mean", "conv"))
+    counted = [sum(p.numel() for p in build_model(cfg, input_features=8).parameters()) for cfg in (mean, conv)]
+    assert estimate_parameters(conv) - estimate_parameters(mean) == counted[1] - counted[0] == 2 * (8 * 8 * 3 + 8)
