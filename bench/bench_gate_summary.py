@@ -2,7 +2,8 @@
 
 Position t predicts step t + 1, so a window holds the target of every position but the last, and a
 summary shared by all positions can hand targets to the early ones. This trains three models on the
-"Seeing gate" settings (shared regime levels, lambda 0.5, balance 1.0, S = 16, seed 0), one at a time:
+"Seeing gate" settings (shared regime levels, lambda 0.5, balance 1.0, S = 24, 20 epochs, seed 0), one
+at a time:
 
   mean         the seed's window mean (as the "Blind gate" preset): every position scored
   conv         the learned summary as shipped: reads steps 0..P-1 (P = S/2), scores positions P-1..S-1
