@@ -2,11 +2,15 @@
 
 import streamlit as st
 
-from lfm.data import RANDOM_NOTE, DataError
+from lfm.config import ConfigError, check_value
+from lfm.data import DataError
+from lfm.datasets import DATASETS
+from lfm.store.schema import LIVE_STATES, Metric, RunState
+from lfm.lab.controls import RunControls
 from ui import state
-from ui.live import (LIVE_STATES, all_charts, forget_run_list, list_runs, progress, run_label, run_view,
-                     watch_for_new_runs)
+from ui.live import all_charts, forget_run_list, list_runs, progress, run_label, run_view, watch_for_new_runs
 from ui.settings import render_settings
+from ui.text import plain
 
 FOLLOW = "Follow the newest run"
 
@@ -23,11 +27,12 @@ left, mid, right = st.columns([1, 2, 2])
 keep_alive = right.checkbox("Keep training when every tab is closed", key="keep_alive")
 if left.button("Start", icon=":material/play_arrow:", type="primary", disabled=settings.config is None, width="stretch"):
     try:
-        job = manager.submit(settings.config, name=settings.name or None, keep_alive=keep_alive)
+        job = manager.submit(settings.config, name=settings.name or None, keep_alive=keep_alive,
+                             backend=settings.backend)
         st.session_state["watch"] = FOLLOW
         forget_run_list()  # its folder exists now: list it at once rather than at the watcher's next event
     except (DataError, ValueError) as exc:
-        st.error(f"Not started: {exc}")
+        st.error(f"Not started: {plain(exc)}")
 if settings.config is None:
     mid.warning("Fix the settings marked in the sidebar to start a run.")
 
@@ -35,7 +40,7 @@ if settings.config is None:
 runs = list_runs(reader, watcher)
 labels = {r.run_id: run_label(r) for r in runs}
 choice = st.selectbox("Watching", [FOLLOW, *labels], key="watch", format_func=lambda k: labels.get(k, k))
-queued = [j for j in manager.active() if j.state == "queued"]
+queued = [j for j in manager.active() if j.state == RunState.QUEUED]
 if queued:
     st.info(f"{len(queued)} run(s) queued: at most {manager.max_concurrent} train at once (one per CPU core).")
 run_id = (runs[0].run_id if runs else None) if choice == FOLLOW else choice
@@ -44,43 +49,46 @@ if run_id is None:
     watch_for_new_runs(watcher)
     st.stop()
 
-# 3. Controls for a run this dashboard started (a CLI run is steered from its own terminal).
+# 3. Controls for any live run: this dashboard's own in memory, any other (CLI, worker, another
+#    dashboard) through its run folder's control.jsonl.
 job = manager.by_run_id(run_id)
 summary = next((r for r in runs if r.run_id == run_id), None)
 if summary is None:
     st.warning(f"Run {run_id} is no longer in the run store.")
     st.stop()
-job_state = job.state if job else summary.state
-c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 2, 1])
-if job is None:
-    st.caption("This run was not started by this dashboard (CLI, another process or an earlier session): "
-               "it is shown read-only.")
-else:
-    paused = job_state == "paused"
+controls = RunControls(reader.runs_dir, run_id, reader.status(run_id), job=job, manager=manager)
+job_state = controls.state
+if controls.active:
+    if not controls.in_memory:
+        st.caption("This run trains outside this dashboard's threads (a CLI, a worker process, Ray or "
+                   "another dashboard): its controls act through its run folder, at its next log step.")
+    c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 2, 1])
+    paused = job_state == RunState.PAUSED
     if c1.button("Resume" if paused else "Pause", icon=":material/play_arrow:" if paused else ":material/pause:",
-                 disabled=not job.active, width="stretch"):
-        job.control.resume() if paused else job.control.pause()
+                 width="stretch"):
+        controls.resume() if paused else controls.pause()
         st.rerun()
-    if c2.button("Step", icon=":material/skip_next:", disabled=not job.active, help="Train one log interval, then pause", width="stretch"):
-        job.control.step()
-    if c3.button("Stop", icon=":material/stop:", disabled=not job.active, width="stretch"):
-        manager.stop(job)
+    if c2.button("Step", icon=":material/skip_next:", help="Train one log interval, then pause", width="stretch"):
+        controls.step()
+    if c3.button("Stop", icon=":material/stop:", width="stretch"):
+        controls.stop()
         st.rerun()
-    hp = summary.config.get("hyperparameters", {})
-    current = (summary.last_metrics or {}).get("lambda_entropy", hp.get("lambda_entropy", 0.0))  # after changes
+    started_with = summary.settings["lambda_entropy"] or 0.0
+    current = (summary.last_metrics or {}).get(Metric.LAMBDA_ENTROPY, started_with)  # after changes
     new_lambda = c4.number_input("λ while training", value=float(current), step=0.05,
-                                 format="%.3f", key=f"live_lambda_{run_id}", disabled=not job.active,
+                                 format="%.3f", key=f"live_lambda_{run_id}",
                                  help="Changes lambda_entropy from the next step on, without a restart; "
                                       "the charts mark the change.")
-    if c5.button("Apply λ", disabled=not job.active, width="stretch"):
-        if -10 <= new_lambda <= 10:
-            job.control.set_lambda(new_lambda)
+    if c5.button("Apply λ", width="stretch"):
+        try:  # the setting's own check: the same range and message as the form, the files and the CLI
+            controls.set_lambda(check_value("lambda_entropy", new_lambda))
             st.toast(f"lambda → {new_lambda:g} from the next step")
-        else:
-            st.error(f"lambda_entropy = {new_lambda:g} is out of range: allowed -10 to 10")
+        except ConfigError as e:
+            st.error(e.message)
 
-if summary.config.get("training", {}).get("dataset") == "random":
-    st.info(RANDOM_NOTE)  # the seed's dummy data: a flat loss here is the right answer, not a bug
+data = DATASETS.get(summary.settings["dataset"])
+if data is not None and not data.learnable:
+    st.info(data.note)  # e.g. the seed's dummy data: a flat loss here is the right answer, not a bug
 s1, s2 = st.columns(2)
 smoothing = s1.slider("Smoothing (debiased EMA, as TensorBoard)", 0.0, 0.99, 0.6, 0.01, key="smoothing")
 refresh_s = s2.slider("Refresh every (s)", 0.5, 10.0, 1.0, 0.5, key="refresh_s")
@@ -94,8 +102,8 @@ def live_view():
     view = run_view(run_id)
     view.refresh(reader, watcher)
     now = manager.by_run_id(run_id)
-    current = now.state if now else view.status.get("state", "unknown")
-    progress(view, summary.config, current)
+    current = now.state if now else RunControls(reader.runs_dir, run_id, view.status).state
+    progress(view, summary.settings, current)
     all_charts(view, smoothing)
     if live and current not in LIVE_STATES:
         st.rerun()  # the run ended: redraw the page once so controls and refresh turn off

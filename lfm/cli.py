@@ -1,4 +1,6 @@
-"""Command line of LFM Entropy Lab: `python -m lfm train` trains one run, `python -m lfm runs` lists them.
+"""Command line of LFM Entropy Lab: `python -m lfm train` trains one run, `python -m lfm runs` lists them,
+`python -m lfm control RUN_ID` steers a live one, and `python -m lfm export RUN_ID` writes a run's files
+(--files DIR) or TensorBoard event files (--tensorboard DIR).
 
 A CLI run is an ordinary run in the run store (lfm.store), so the dashboard shows it live and afterwards
 like any other. Like the seed's main, `train` reads ./hyperparameters.json and ./training.json from the
@@ -6,8 +8,9 @@ current folder when they exist (defaults otherwise); flags then change single se
 
     python -m lfm train --data seattle_weather --set lambda_entropy=0.3 --set num_epochs=5 --name demo
 
-Exit status: 0 finished, or stopped with Ctrl-C (the run is saved); 1 diverged or failed; 2 bad input
-(one line "lfm: error: ..." on stderr, never a traceback); 130 aborted by a second Ctrl-C.
+Exit status: 0 finished, or stopped with Ctrl-C, SIGTERM or SIGHUP (the run is saved); 1 diverged or
+failed; 2 bad input (one line "lfm: error: ..." on stderr, never a traceback); 130 aborted by a second
+signal. Output cut short by its reader (`python -m lfm runs | head -1`) ends quietly.
 """
 from __future__ import annotations
 
@@ -20,13 +23,16 @@ import sys
 import textwrap
 import threading
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any, TextIO
 
-from lfm.config import FIELDS, ConfigError, RunConfig, field_by_name, load_run_config, parse_value
+from lfm.config import FIELDS, ConfigError, RunConfig, load_run_config, parse_value
+from lfm.datasets import BUILT_IN, DATASETS
+from lfm.store.schema import Metric, RunState
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
-DATA_NAMES = ("random", "regimes", "seattle_weather")  # --data values naming a built-in data set
+FILE_DATASET = next(d.name for d in DATASETS.values() if d.needs_file)  # what --data PATH.csv sets
 
 
 class BadInput(Exception):
@@ -39,9 +45,18 @@ class _Parser(argparse.ArgumentParser):
         raise BadInput(f"{message} (see {self.prog} --help)")
 
 
+def printable(text: Any) -> str:
+    """text with every control or format character escaped (ESC -> \\x1b, U+202E -> \\u202e).
+
+    Run names, states and reasons come from files anyone may have written: printed raw, an escape code
+    in one could recolour, retitle or rewrite the user's terminal."""
+    return "".join(ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else
+                   ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
 def error(message: Any) -> None:
     """Print "lfm: error: <message>" as a single line on stderr."""
-    print(f"lfm: error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    print(f"lfm: error: {printable(' '.join(str(message).split()))}", file=sys.stderr, flush=True)
 
 
 # ---- settings ---------------------------------------------------------------------------------------
@@ -64,13 +79,10 @@ def parse_sets(items: list[str]) -> dict[str, str]:
         key = key.strip()
         if not eq or not key:
             raise BadInput(f"--set {item!r}: expected KEY=VALUE, e.g. --set lambda_entropy=0.3")
-        group = ""  # stays empty for an unknown key
         try:
-            group = field_by_name(key).group + ".json: "
             parse_value(key, value)  # checked one by one so the message points at --set, not a file
-        except ConfigError as e:
-            # "training.json: num_epochs = ..." -> the value came from the flag, not from the file
-            raise BadInput(f"--set {key}={value}: {str(e).removeprefix(group)}") from None
+        except ConfigError as e:  # the value came from the flag, not from the file e.source names
+            raise BadInput(f"--set {key}={value}: {e.message}") from None
         overrides[key] = value  # repeated keys: the last one wins
     return overrides
 
@@ -79,12 +91,12 @@ def data_overrides(data: str | None) -> dict[str, Any]:
     """--data NAME_OR_CSV -> the dataset and csv_path settings it stands for."""
     if data is None:
         return {}
-    if data in DATA_NAMES:
+    if data in BUILT_IN:
         return {"dataset": data, "csv_path": None}
     if data.lower().endswith(".csv") or os.path.isfile(data):
         # absolute, so the run's saved config still finds the file when read from another folder
-        return {"dataset": "csv", "csv_path": os.path.abspath(data)}
-    raise BadInput(f"--data {data!r}: expected {', '.join(DATA_NAMES)} or the path of a .csv file")
+        return {"dataset": FILE_DATASET, "csv_path": os.path.abspath(data)}
+    raise BadInput(f"--data {data!r}: expected {', '.join(BUILT_IN)} or the path of a .csv file")
 
 
 def build_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
@@ -108,7 +120,7 @@ def build_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
         try:
             cfg = cfg.with_overrides(overrides)
         except ConfigError as e:  # a check across settings failed: say the flags took part
-            raise ConfigError(f"{e} (after {', '.join(flags)})", e.field) from None
+            raise ConfigError(f"{e.message} (after {', '.join(flags)})", e.field, e.source) from None
     sources = [paths.get(g, f"default {g}") for g in ("hyperparameters", "training")]
     return cfg, sources + flags
 
@@ -154,15 +166,15 @@ class ProgressBar:
         self.last: dict | None = None  # the latest record
 
     def line(self, rec: dict, bar_width: int = 0) -> str:
-        step, total = rec["step"], max(self.total, 1)
-        time_s = rec.get("time_s") or 0.0
+        step, total = rec[Metric.STEP], max(self.total, 1)
+        time_s = rec.get(Metric.TIME_S) or 0.0
         eta = (total - step) * time_s / step if step else float("nan")  # at the mean pace so far
         text = " | ".join([
             f"{step}/{total} steps ({100 * step / total:.0f}%)",
-            f"epoch {rec['epoch'] + 1}/{self.num_epochs}",
-            f"loss {rec['loss']:.4g}",
-            f"H_route {rec['routing_entropy']:.2f} bits",
-            f"{rec.get('samples_per_s') or 0:,.0f} samples/s",
+            f"epoch {rec[Metric.EPOCH] + 1}/{self.num_epochs}",
+            f"loss {rec[Metric.LOSS]:.4g}",
+            f"H_route {rec[Metric.ROUTING_ENTROPY]:.2f} bits",
+            f"{rec.get(Metric.SAMPLES_PER_S) or 0:,.0f} samples/s",
             f"ETA {format_duration(eta)}",
         ])
         if bar_width:
@@ -183,7 +195,7 @@ class ProgressBar:
             self._write("\r" + text.ljust(self.drawn))  # pad over a longer previous line
             self.drawn = len(text)
             return
-        tenth = 10 * rec["step"] // max(self.total, 1)
+        tenth = 10 * rec[Metric.STEP] // max(self.total, 1)
         if tenth > self.printed_tenth:
             self.printed_tenth = tenth
             self._print(rec)
@@ -192,11 +204,11 @@ class ProgressBar:
         if self.tty:
             if self.drawn:
                 self._write("\n")
-        elif self.last is not None and self.last["step"] != self.printed_step:
+        elif self.last is not None and self.last[Metric.STEP] != self.printed_step:
             self._print(self.last)  # where a stopped run ended, or the final partial interval
 
     def _print(self, rec: dict) -> None:
-        self.printed_step = rec["step"]
+        self.printed_step = rec[Metric.STEP]
         self._write(self.line(rec) + "\n")
 
     def _write(self, text: str) -> None:
@@ -207,36 +219,49 @@ class ProgressBar:
             pass
 
 
+# Ctrl-C; what `docker stop`, systemd, a cluster's scheduler and Ray's cancel send; a closed terminal
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def signal_name(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
 class CtrlC:
-    """While active, the first Ctrl-C asks the run to stop (it ends and is saved as "stopped"), the
-    second raises KeyboardInterrupt to abort at once. Signals can only be caught in the main thread;
-    elsewhere (main() called from a worker thread) Ctrl-C keeps its default meaning."""
+    """While active, the first Ctrl-C (or SIGTERM, or SIGHUP) asks the run to stop: it ends and is
+    saved as "stopped". A second one raises KeyboardInterrupt to abort at once. Signals can only be
+    caught in the main thread; elsewhere (main() called from a worker thread) they keep their default
+    meaning."""
 
     def __init__(self, control, stream: TextIO | None = None):
         self.control = control
         self.stream = stream or sys.stderr
-        self.previous = None
+        self.previous: dict[int, Any] = {}  # signal -> the handler to put back
         self.installed = False
+        self.last_signal = "Ctrl-C"  # the latest signal caught, as signal_name spells it
 
     def __enter__(self) -> CtrlC:
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
             self.installed = True
         return self
 
     def __exit__(self, *exc) -> None:
         if self.installed:
-            signal.signal(signal.SIGINT, self.previous)
+            for sig, handler in self.previous.items():
+                signal.signal(sig, handler)
             self.installed = False
 
     def _handle(self, signum, frame) -> None:
+        self.last_signal = signal_name(signum)
         if self.control.stopped:
             raise KeyboardInterrupt
-        self.control.stop()
+        ctrl_c = signum == signal.SIGINT
+        self.control.stop("by the user" if ctrl_c else f"by {self.last_signal}")
         try:
             newline = "\n" if self.stream.isatty() else ""  # leave a progress bar drawn with \r
-            self.stream.write(f"{newline}lfm: stopping after the current step and saving the run "
-                              "(press Ctrl-C again to abort)\n")
+            self.stream.write(f"{newline}lfm: {'' if ctrl_c else self.last_signal + ': '}stopping after the "
+                              "current step and saving the run (press Ctrl-C again to abort)\n")
             self.stream.flush()
         except (OSError, ValueError, RuntimeError):  # RuntimeError: interrupted mid-write (reentrant)
             pass
@@ -270,8 +295,8 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
     rec = result.last_record or {}
     E = run.config.model.num_experts
     K = len(run.data.regime_names or ())
-    val = rec.get("val_loss")
-    if val is None and result.status in ("finished", "stopped"):
+    val = rec.get(Metric.VAL_LOSS)
+    if val is None and result.status in (RunState.FINISHED, RunState.STOPPED):
         val = validation_loss(run)
     baseline = run.data.persistence_mse()
     if val is None or not math.isfinite(val):
@@ -291,15 +316,15 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
         ("settings", ", ".join(sources)),
         ("data", f"{run.data.name}: {len(run.data.x_train)} training, {len(run.data.x_val)} "
                  f"validation windows"),
-        ("steps", f"{result.steps} of {rec.get('total_steps', '?')}"),
+        ("steps", f"{result.steps} of {rec.get(Metric.TOTAL_STEPS, '?')}"),
         ("wall time", f"{wall_s:.1f} s (training {result.elapsed_s:.1f} s)"),
         ("val loss", val_text),
-        ("routing entropy", _bits(rec.get("routing_entropy"), math.log2(E))),
-        ("load entropy", _bits(rec.get("load_entropy"), math.log2(E))),
-        ("specialisation", _bits(rec.get("specialisation"), math.log2(E))),
+        ("routing entropy", _bits(rec.get(Metric.ROUTING_ENTROPY), math.log2(E))),
+        ("load entropy", _bits(rec.get(Metric.LOAD_ENTROPY), math.log2(E))),
+        ("specialisation", _bits(rec.get(Metric.SPECIALISATION), math.log2(E))),
     ]
-    if rec.get("mi_regime") is not None:
-        rows.append(("I(expert; regime)", _bits(rec["mi_regime"], math.log2(min(E, K)) if K else 0.0)))
+    if rec.get(Metric.MI_REGIME) is not None:
+        rows.append(("I(expert; regime)", _bits(rec[Metric.MI_REGIME], math.log2(min(E, K)) if K else 0.0)))
     rows.append(("checkpoint", str(checkpoint) if checkpoint.is_file() else "not saved"))
     return "\n".join(f"{label:<19}{text}" for label, text in rows)  # 19: the longest label + 2
 
@@ -307,12 +332,15 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
 # ---- commands ---------------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from lfm.store import tensorboard
     from lfm.training.experiment import execute, open_run, prepare_run
     from lfm.training.loop import TrainingControl
 
     try:
         cfg, sources = build_config(args)
         check_device(cfg.training.device)
+        if args.tensorboard is not None and not tensorboard.AVAILABLE:
+            raise BadInput("--tensorboard needs the tensorboard package: pip install tensorboard")
         run = prepare_run(cfg, args.runs_dir, name=args.name)  # loads the data, builds the model
         writer = open_run(run)  # the run's folder: only once the data and model are good
     except (BadInput, ValueError) as e:  # ConfigError and DataError are ValueErrors, as prepare_run's
@@ -329,19 +357,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     callbacks = [] if args.quiet else [ProgressBar(cfg.training.num_epochs, title=f"run {run.run_id}")]
     start = time.perf_counter()
     try:
-        with CtrlC(control), writer:  # the writer records an abort or a crash as the run's end
-            result = execute(run, control=control, callbacks=callbacks)
+        with CtrlC(control) as signals, writer:  # the writer records an abort or a crash as the run's end
+            if args.tensorboard is not None:  # DIR/<run_id>: runs logged into one DIR compare side by side
+                callbacks.append(tensorboard.TensorBoardLogger(Path(args.tensorboard) / run.run_id,
+                                                               run.config.to_dict(), run_dir=writer.path))
+            result = execute(run, control=control, callbacks=callbacks, backend="cli")
     except KeyboardInterrupt:
-        error(f"aborted by a second Ctrl-C: run {run.run_id} is marked stopped, without a checkpoint")
+        error(f"aborted by a second {signals.last_signal}: run {run.run_id} is marked stopped, "
+              "without a checkpoint")
         return EXIT_ABORTED
     except Exception as e:  # train_model reports its own failures; this is anything around it
         error(f"run {run.run_id} failed: {type(e).__name__}: {e}")
+        return EXIT_FAILED
+    if writer.folder_removed:  # nothing is left to summarise: the run's records went with its folder
+        error(f"run {run.run_id} failed: its folder was removed ({writer.path})")
         return EXIT_FAILED
     try:
         print(format_summary(run, result, time.perf_counter() - start, sources), flush=True)
     except BrokenPipeError:  # e.g. piped into `head`
         pass
-    if result.status in ("diverged", "failed"):
+    if result.status in (RunState.DIVERGED, RunState.FAILED):
         error(f"run {run.run_id} {result.reason}")
         return EXIT_FAILED
     return EXIT_OK
@@ -354,10 +389,10 @@ def _cell(value: Any) -> str:
 def _last_val_loss(reader, run) -> float | None:
     """The run's latest validation loss: usually in its last metrics row, else in an earlier one
     (a run stopped right after a log step, or one still running between epochs)."""
-    value = (run.last_metrics or {}).get("val_loss")
+    value = (run.last_metrics or {}).get(Metric.VAL_LOSS)
     if value is None and run.last_metrics is not None:
         try:
-            values = reader.read_metrics(run.run_id)["val_loss"].dropna()
+            values = reader.read_metrics(run.run_id)[Metric.VAL_LOSS].dropna()
             value = float(values.iloc[-1]) if len(values) else None
         except (OSError, ValueError, KeyError):  # damaged or odd file: show no value rather than fail
             value = None
@@ -375,14 +410,67 @@ def cmd_runs(args: argparse.Namespace) -> int:
     table = [("ID", "STATE", "NAME", "STEPS", "VAL LOSS")]
     for r in runs:
         last = r.last_metrics or {}
-        step = r.status.get("step") or last.get("step") or 0
-        total = r.status.get("total_steps") or last.get("total_steps")
-        name = " ".join((r.name or "-").split())
-        table.append((r.run_id, r.state, name if len(name) <= 30 else name[:27] + "...",
-                      f"{step}/{total}" if total else str(step), _cell(_last_val_loss(reader, r))))
+        step = r.status.get("step") or last.get(Metric.STEP) or 0
+        total = r.status.get("total_steps") or last.get(Metric.TOTAL_STEPS)
+        name = printable(" ".join((r.name or "-").split()))
+        table.append((r.run_id, printable(r.state), name if len(name) <= 30 else name[:27] + "...",
+                      printable(f"{step}/{total}" if total else step), _cell(_last_val_loss(reader, r))))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write one run's exports: the Runs page's download files, and/or TensorBoard event files."""
+    from lfm.store import RunReader, export
+    from lfm.store.tensorboard import TensorBoardUnavailable, write_tensorboard
+
+    if args.files is None and args.tensorboard is None:
+        raise BadInput("nothing to export: give --tensorboard DIR, --files DIR or both")
+    reader = RunReader(args.runs_dir)
+    try:
+        if not (reader.path(args.run_id) / "config.json").is_file():
+            raise BadInput(f"no run {args.run_id!r} in {args.runs_dir} (`python -m lfm runs` lists them)")
+    except ValueError as e:  # an id that is no run id at all, e.g. one with "/"
+        raise BadInput(e) from None
+    try:
+        if args.files is not None:
+            folder = Path(args.files)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, data in export.export_files(reader, args.run_id).items():
+                (folder / name).write_bytes(data)
+                print(folder / name)
+        if args.tensorboard is not None:
+            # one subfolder per run, so several exports into one DIR show as runs side by side
+            log_dir = Path(args.tensorboard) / args.run_id
+            if any(log_dir.glob("events.out.tfevents.*")):  # TensorBoard would show both copies, mixed
+                raise BadInput(f"{log_dir} already holds event files: remove them or choose another folder")
+            for path in write_tensorboard(reader, args.run_id, log_dir):
+                print(path)
+            print(f"view with: tensorboard --logdir {args.tensorboard}", file=sys.stderr)
+    except TensorBoardUnavailable as e:
+        error(e)
+        return EXIT_FAILED
+    except OSError as e:  # e.g. a folder we may not write
+        error(f"{e.filename}: {e.strerror or e}" if e.filename else e)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    """Send one command to a live run through its folder's control.jsonl (lfm/store/control.py)."""
+    from lfm.store.control import ControlError, send_command
+
+    if (args.action is None) == (args.lambda_value is None):
+        raise BadInput("give one action (pause, resume, step, stop) or --lambda X")
+    command, value = (args.action, None) if args.action else ("set_lambda", args.lambda_value)
+    try:
+        sent = send_command(args.runs_dir, args.run_id, command, value, source="cli")
+    except ControlError as exc:
+        raise BadInput(exc) from None
+    what = f"lambda = {sent.value:g}" if command == "set_lambda" else command
+    print(f"sent {what} to run {args.run_id} (command {sent.seq}); it applies at the run's next log step")
     return EXIT_OK
 
 
@@ -402,19 +490,60 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--training", metavar="PATH",
                        help="training settings file (default: ./training.json if present)")
     train.add_argument("--data", metavar="NAME_OR_CSV",
-                       help=f"{', '.join(DATA_NAMES)}, or the path of a .csv file of numeric columns")
+                       help=f"{', '.join(BUILT_IN)}, or the path of a .csv file of numeric columns")
     train.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                        help="change one setting (repeatable; the settings are listed below)")
     train.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
     train.add_argument("--name", help="a name for the run, shown in the dashboard and in its folder name")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="also log to TensorBoard while training, into DIR/RUN_ID (needs the tensorboard package)")
     train.set_defaults(func=cmd_train)
 
     runs = commands.add_parser("runs", help="list the runs in the runs folder",
                                description="List the runs in the runs folder, newest first.")
     runs.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
     runs.set_defaults(func=cmd_runs)
+
+    exp = commands.add_parser(
+        "export", help="write a run's files, or its TensorBoard event files",
+        description=textwrap.fill(
+            "Write one run's exports. --files DIR: the metrics CSV, hyperparameters.json and training.json, "
+            "the provenance and the checkpoint, as the Runs page's downloads. --tensorboard DIR: event files "
+            "in DIR/RUN_ID (scalars, lambda changes, hparams, gate heatmaps); view them with "
+            "`tensorboard --logdir DIR`.", 88))
+    exp.add_argument("run_id", metavar="RUN_ID", help="the run's id, as `python -m lfm runs` lists it")
+    exp.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard event files into DIR/RUN_ID")
+    exp.add_argument("--files", metavar="DIR", help="write the run's export files into DIR")
+    exp.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
+    exp.set_defaults(func=cmd_export)
+
+    control = commands.add_parser(
+        "control", help="pause, resume, step, stop or re-weight a live run",
+        description=textwrap.fill(
+            "Steer a live run, wherever it trains (dashboard, CLI, worker process, Ray), through its "
+            "folder: the command is appended to runs/RUN_ID/control.jsonl and applied at the run's next "
+            "log step (at once while it is paused). A run that has ended takes no commands.", 88))
+    control.add_argument("run_id", metavar="RUN_ID", help="the run's id (its folder name; see `runs`)")
+    control.add_argument("action", nargs="?", choices=("pause", "resume", "step", "stop"),
+                         help="what to do (or --lambda instead)")
+    control.add_argument("--lambda", dest="lambda_value", metavar="X", type=_number,
+                         help="set lambda_entropy to X from the next step on")
+    control.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
+    control.set_defaults(func=cmd_control)
+
+    from lfm.cli_sweep import add_parser as add_sweep_parser  # here: lfm.cli_sweep imports this module
+
+    add_sweep_parser(commands)
     return parser
+
+
+def _number(text: str) -> float:
+    """--lambda's value: parsed with the settings' own grammar (lfm.config.parse_value)."""
+    try:
+        return float(parse_value("lambda_entropy", text))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -432,5 +561,18 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else 0
     except KeyboardInterrupt:  # Ctrl-C outside training, e.g. while the data loads
-        error("interrupted")
+        error("interrupted by Ctrl-C")
         return EXIT_ABORTED
+    except BrokenPipeError:  # the reader of stdout left, e.g. `python -m lfm runs | head -1`
+        _discard_stdout()
+        return EXIT_OK
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail on the broken pipe
+    again and print "Exception ignored ... BrokenPipeError" (Python docs, signal module, SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced by an object without a file
+        pass

@@ -13,9 +13,19 @@ Typing rules, the same for JSON values, typed overrides and parsed strings:
 - a number setting takes a finite int or float (NaN and infinity refused); true/false is refused;
 - a text setting takes a string; an optional one also null, and "" counts as null.
 
+One grammar for numbers everywhere: a number typed as text (--set, a URL, the form) is read with JSON's
+number grammar (ASCII digits; no "1_0", no Arabic-Indic digits, no ".5"), so it is accepted exactly
+when a JSON file would accept it. Reading is bounded (read_json's limits on size, nesting, keys and
+number length are checked before or while parsing, in linear time): a hostile file gets a one-line
+ConfigError naming it, never a hang, a RecursionError or Python's own message.
+
 Every check raises ConfigError naming the setting, the value and what is allowed. All checks, including
 those across settings (equal widths, parameter budget), run when a config object is built: a RunConfig
-that exists is valid, and nothing has been allocated for one that is not.
+that exists is valid, and nothing has been allocated for one that is not. A ConfigError keeps its
+parts apart (.source, .field, .message), so a caller can drop or replace the source without editing text.
+
+settings_of reads back what a run recorded, typed and without raising, for views of the run store that
+must show old or damaged runs too. The `dataset` setting's choices come from lfm.datasets.DATASETS.
 """
 from __future__ import annotations
 
@@ -24,9 +34,12 @@ import difflib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, NamedTuple
+
+from lfm.datasets import DATASET_NAMES, DATASETS
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 GROUPS = ("hyperparameters", "training")  # one file per group: <group>.json
@@ -34,15 +47,39 @@ PARAMETER_BUDGET = 50_000_000  # refuse models estimated above this many paramet
 # The adaptive layers generate a whole weight matrix per sample, kept for the backward pass:
 # refuse batches that would generate more numbers than this (about 1 GiB in float32).
 GENERATED_WEIGHTS_BUDGET = 256_000_000
-SYNTHETIC_DATASETS = ("random", "regimes")  # datasets that make exactly num_samples windows
+# Limits of read_json. A settings file is ~300 bytes with 12 keys nested 1 deep, presets.json ~2 kB:
+# these leave room for any real file and refuse in linear time what would make the parser hang or crash.
+MAX_JSON_BYTES = 1_000_000
+MAX_JSON_DEPTH = 20
+MAX_JSON_KEYS = 1_000       # keys of one object
+MAX_NUMBER_CHARS = 100      # a number's spelling; every allowed value needs under 25
+# JSON's number grammar (RFC 8259 section 6), ASCII digits only: how numbers are written in every source
+NUMBER_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 class ConfigError(ValueError):
-    """An invalid setting. .field is the setting at fault (None when no single one is)."""
+    """An invalid setting, in parts a caller can use without editing the text:
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
+    source   where the value came from: a file ("training.json", a path), a form input or None;
+    field    the setting (or input) at fault, None when no single one is;
+    message  what is wrong and what is allowed, without the source.
+
+    str(error) is "source: message" (just the message without a source), the one line the CLI prints.
+    A caller that shows a value typed into a form, not read from a file, shows .message.
+    """
+
+    def __init__(self, message: str, field: str | None = None, source: str | None = None):
+        super().__init__(f"{source}: {message}" if source else message)
+        self.message = message
         self.field = field
+        self.source = source
+
+    def __reduce__(self):  # pickled whole (e.g. by a process pool), not rebuilt from str(error)
+        return type(self), (self.message, self.field, self.source)
+
+    def with_source(self, source: str | None) -> ConfigError:
+        """The same problem, said to come from source (e.g. a file that held the setting)."""
+        return ConfigError(self.message, self.field, source)
 
 
 @dataclass(frozen=True)
@@ -107,11 +144,8 @@ FIELDS: tuple[Field, ...] = (
           "synthetic datasets make exactly this many; real ones are limited by their length.", 8, 1_000_000),
     Field("num_epochs", _T, int, 10, "Passes over the training windows.", 1, 10_000),
     Field("learning_rate", _T, float, 0.001, "Step size of the Adam optimiser.", 0, 1, min_exclusive=True),
-    Field("dataset", _T, str, "regimes", "Where the sequences come from. random: noise, nothing to learn "
-          "(the seed's dummy data). regimes: signals from known generators (sine, square, ...), so expert "
-          "specialisation can be measured. seattle_weather: daily Seattle weather 2012-2015. csv: the "
-          "numeric columns of your own file (set csv_path).",
-          choices=("random", "regimes", "seattle_weather", "csv")),
+    Field("dataset", _T, str, "regimes", "Where the sequences come from. "
+          + " ".join(f"{d.name}: {d.summary}." for d in DATASETS.values()), choices=DATASET_NAMES),
     Field("regime_levels", _T, str, "distinct", "Levels of the regimes data set (ignored by the others). "
           "distinct: each regime at its own level, so the window mean reveals the regime. shared: every "
           "regime at one level, so only the waveform's shape tells them apart.",
@@ -163,7 +197,7 @@ def check_value(name: str, value: Any, source: str | None = None) -> Any:
     source = source or f"{f.group}.json"
 
     def fail(problem: str) -> ConfigError:
-        return ConfigError(f"{source}: {f.name} = {_show(value)} {problem}: allowed {f.allowed}", f.name)
+        return ConfigError(f"{f.name} = {_show(value)} {problem}: allowed {f.allowed}", f.name, source)
 
     if value is None or (f.optional and isinstance(value, str) and not value.strip()):
         if f.optional:
@@ -187,10 +221,21 @@ def check_value(name: str, value: Any, source: str | None = None) -> Any:
     return value
 
 
+def parse_number(text: str) -> int | float:
+    """A number spelled as in JSON ("64", "-0.5", "1e-3"): int without fraction or exponent, else float.
+
+    ValueError for anything else, including what Python alone would read ("1_0", "٣", " +1", "inf")."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number of {len(text):,} characters is longer than the {MAX_NUMBER_CHARS} allowed")
+    if not NUMBER_RE.fullmatch(text):
+        raise ValueError("is not a number as JSON writes one (e.g. 64, -0.5, 1e-3)")
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
 def parse_value(name: str, text: str) -> Any:
     """Convert a string (CLI --set, URL query, form text) to the setting's type, then check it.
 
-    Numbers: anything int() or float() reads ("64", "1e-3", "64.0" for an integer); optional text:
+    Numbers: JSON's spelling (parse_number: "64", "1e-3", "64.0" for an integer); optional text:
     "", "none" and "null" mean null."""
     f = field_by_name(name)
     if not isinstance(text, str):
@@ -200,13 +245,10 @@ def parse_value(name: str, text: str) -> Any:
         value = None if f.optional and s.lower() in ("", "none", "null") else s
     else:
         try:
-            value = int(s)
-        except ValueError:
-            try:
-                value = float(s)
-            except ValueError:
-                raise ConfigError(f"{f.group}.json: {f.name} = {_show(text)} is not a number: "
-                                  f"allowed {f.allowed}", f.name) from None
+            value = parse_number(s)
+        except ValueError as e:
+            shown = _show(text if len(text) <= 40 else text[:40] + "...")
+            raise ConfigError(f"{f.name} = {shown} {e}: allowed {f.allowed}", f.name, f"{f.group}.json") from None
     return check_value(name, value)
 
 
@@ -233,7 +275,7 @@ class _Settings:
         self._check_combinations(f"{self.group}.json")
 
     def _check_combinations(self, source: str) -> None:
-        pass
+        """Checks across this file's settings; ConfigError with source as its source."""
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields_in(self.group)}
@@ -244,19 +286,19 @@ class _Settings:
         source = source or f"{cls.group}.json"
         if not isinstance(data, Mapping):
             kind = _JSON_TYPES.get(type(data), type(data).__name__)
-            raise ConfigError(f"{source}: the top level must be a JSON object of settings "
-                              f"{{\"name\": value, ...}}, got {kind}")
+            raise ConfigError(f"the top level must be a JSON object of settings "
+                              f"{{\"name\": value, ...}}, got {kind}", source=source)
         known = [f.name for f in fields_in(cls.group)]
         for key in data:
             if key not in known:
                 home = f" (it belongs in {_BY_NAME[key].group}.json)" if key in _BY_NAME else ""
-                raise ConfigError(f"{source}: unknown key {key!r}{home}: known keys are "
-                                  f"{', '.join(known)}", key)
+                raise ConfigError(f"unknown key {key!r}{home}: known keys are {', '.join(known)}",
+                                  key, source)
         values = {key: check_value(key, value, source) for key, value in data.items()}
         try:
             return cls(**values)
         except ConfigError as e:  # a check across settings: name the file it came from
-            raise ConfigError(f"{source}: {str(e).partition(': ')[2]}", e.field) from None
+            raise e.with_source(source) from None
 
 
 @dataclass(frozen=True)
@@ -276,9 +318,9 @@ class ModelConfig(_Settings):
         # The layers mix the feature axis in place (B, S, D) -> (B, S, D): every width is token_dim.
         for name in ("channel_dim", "expert_dim"):
             if getattr(self, name) != self.token_dim:
-                raise ConfigError(f"{source}: {name} = {getattr(self, name)} must equal token_dim = "
+                raise ConfigError(f"{name} = {getattr(self, name)} must equal token_dim = "
                                   f"{self.token_dim}, because the layers mix the feature axis in "
-                                  f"place: allowed {_BY_NAME[name].allowed}", name)
+                                  f"place: allowed {_BY_NAME[name].allowed}", name, source)
 
 
 @dataclass(frozen=True)
@@ -290,9 +332,9 @@ class TrainingConfig(_Settings):
     num_samples: int = _default("num_samples")        # windows made, training + validation
     num_epochs: int = _default("num_epochs")          # passes over the training windows
     learning_rate: float = _default("learning_rate")  # Adam step size
-    dataset: str = _default("dataset")                # random | regimes | seattle_weather | csv
+    dataset: str = _default("dataset")                # a name in lfm.datasets.DATASETS
     regime_levels: str = _default("regime_levels")    # distinct | shared: the regimes' levels
-    csv_path: str | None = _default("csv_path")       # the CSV file, iff dataset == "csv"
+    csv_path: str | None = _default("csv_path")       # the CSV file, iff the data set reads one ("csv")
     device: str = _default("device")                  # auto | cpu | cuda | mps
     seed: int = _default("seed")                      # seeds data, initialisation and shuffling
     log_every: int = _default("log_every")            # optimiser steps between metric records
@@ -305,18 +347,19 @@ class TrainingConfig(_Settings):
 
     def _check_combinations(self, source: str) -> None:
         allowed = _BY_NAME["csv_path"].allowed
-        if self.dataset == "csv" and self.csv_path is None:
-            raise ConfigError(f"{source}: csv_path = null but dataset = \"csv\": allowed {allowed}",
-                              "csv_path")
-        if self.dataset != "csv" and self.csv_path is not None:
-            raise ConfigError(f"{source}: csv_path = {_show(self.csv_path)} but dataset = "
-                              f"{_show(self.dataset)}: allowed {allowed}", "csv_path")
+        data = DATASETS[self.dataset]  # a valid choice: checked per setting before this
+        if data.needs_file and self.csv_path is None:
+            raise ConfigError(f"csv_path = null but dataset = {_show(self.dataset)}: allowed {allowed}",
+                              "csv_path", source)
+        if not data.needs_file and self.csv_path is not None:
+            raise ConfigError(f"csv_path = {_show(self.csv_path)} but dataset = "
+                              f"{_show(self.dataset)}: allowed {allowed}", "csv_path", source)
         windows = self.num_train_windows
-        if self.dataset in SYNTHETIC_DATASETS and self.batch_size > windows:
-            raise ConfigError(f"{source}: batch_size = {self.batch_size} is more than the {windows} "
+        if data.synthetic and self.batch_size > windows:
+            raise ConfigError(f"batch_size = {self.batch_size} is more than the {windows} "
                               f"training windows (num_samples = {self.num_samples}, val_fraction = "
                               f"{self.val_fraction:g}): allowed integers 1 to {windows} here, or raise "
-                              f"num_samples", "batch_size")
+                              f"num_samples", "batch_size", source)
 
 
 @dataclass(frozen=True)
@@ -338,17 +381,17 @@ class RunConfig:
         params = estimate_parameters(self)
         if params > PARAMETER_BUDGET:
             raise ConfigError(
-                f"hyperparameters.json: the model would have about {params:,} parameters, above the "
+                f"the model would have about {params:,} parameters, above the "
                 f"budget of {PARAMETER_BUDGET:,}. Each adaptive layer has about (adapt_dim + 2) x "
                 f"token_dim^2 of them: lower token_dim = {m.token_dim}, adapt_dim = {m.adapt_dim} or "
-                f"num_experts = {m.num_experts}")
+                f"num_experts = {m.num_experts}", source="hyperparameters.json")
         generated = estimate_generated_weights(self)
         if generated > GENERATED_WEIGHTS_BUDGET:
             raise ConfigError(
-                f"training.json: batch_size = {self.training.batch_size} would make the adaptive layers "
+                f"batch_size = {self.training.batch_size} would make the adaptive layers "
                 f"generate about {generated:,} weights per batch (batch_size x (sequence_length^2 + "
                 f"(1 + num_experts) x token_dim^2)), above the budget of {GENERATED_WEIGHTS_BUDGET:,}: "
-                f"lower batch_size, token_dim or num_experts", "batch_size")
+                f"lower batch_size, token_dim or num_experts", "batch_size", "training.json")
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {"hyperparameters": self.model.to_dict(), "training": self.training.to_dict()}
@@ -374,6 +417,47 @@ class RunConfig:
             values[f.group][name] = parse_value(name, value) if isinstance(value, str) else value
         return RunConfig(dataclasses.replace(self.model, **values["hyperparameters"]),
                          dataclasses.replace(self.training, **values["training"]))
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The settings a run recorded (its config.json, a checkpoint's "config"), read for display.
+
+    Reading never raises. Every run this version writes holds a valid RunConfig, and `config` is it.
+    A record written by an older version, edited by hand or damaged may not validate: then `config`
+    is None, `problem` says why, and each setting still reads as recorded where it passes its own
+    check, None where it does not. A missing setting (or group) takes its default, as in
+    RunConfig.from_dict. Look settings up by name: settings["lambda_entropy"]; a name that is not a
+    setting raises ConfigError, so a typo cannot read as a missing value.
+    """
+    config: RunConfig | None     # the validated config; None when the record does not validate
+    values: Mapping[str, Any]    # every setting of FIELDS by name -> typed value, or None if unusable
+    problem: str | None = None   # why config is None (the ConfigError's text)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[field_by_name(name).name]
+
+
+def settings_of(record: Any) -> RunSettings:
+    """RunSettings of a recorded config dict {"hyperparameters": {...}, "training": {...}}."""
+    try:
+        config = RunConfig.from_dict(record)
+        return RunSettings(config, config.flat())
+    except ConfigError as e:
+        problem = str(e)
+    values = {}
+    for f in FIELDS:
+        group = record.get(f.group, {}) if isinstance(record, Mapping) else None  # None: unreadable
+        if not isinstance(group, Mapping):
+            values[f.name] = None
+        elif f.name not in group:
+            values[f.name] = f.default
+        else:
+            try:
+                values[f.name] = check_value(f.name, group[f.name])
+            except ConfigError:
+                values[f.name] = None
+    return RunSettings(None, values, problem)
 
 
 def _settings(cfg: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
@@ -412,26 +496,74 @@ def estimate_generated_weights(cfg: RunConfig | Mapping[str, Any]) -> int:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Parse a JSON file; ConfigError with the path (and line and column when malformed)."""
+    """Parse a JSON file; ConfigError with the path (and line and column when malformed).
+
+    Bounded work on any file: at most MAX_JSON_BYTES, nested at most MAX_JSON_DEPTH deep, at most
+    MAX_JSON_KEYS keys per object, numbers at most MAX_NUMBER_CHARS long; each checked in linear time."""
     path = Path(path)
 
     def no_duplicates(pairs):
-        keys = [key for key, _ in pairs]
-        for key in keys:
-            if keys.count(key) > 1:
-                raise ConfigError(f"{path}: key {key!r} appears twice", key)
+        if len(pairs) > MAX_JSON_KEYS:
+            raise ConfigError(f"an object with {len(pairs):,} keys, above the limit of {MAX_JSON_KEYS:,}",
+                              source=str(path))
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ConfigError(f"key {key!r} appears twice", key, str(path))
+            seen.add(key)
         return dict(pairs)
 
+    def number(text: str) -> int | float:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise ConfigError(f"a number of {len(text):,} characters ({text[:20]}...) is longer than "
+                              f"the {MAX_NUMBER_CHARS} allowed", source=str(path))
+        return float(text) if any(c in text for c in ".eE") else int(text)
+
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_JSON_BYTES + 1)  # never more: a huge file is refused without reading it all
+        if len(data) > MAX_JSON_BYTES:
+            raise ConfigError(f"the file is larger than the limit of {MAX_JSON_BYTES:,} bytes "
+                              "(a settings file is well under 1 kB)", source=str(path))
+        text = data.decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
+        raise ConfigError("file not found", source=str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it as UTF-8 text: {e}") from None
+        raise ConfigError(f"cannot read it as UTF-8 text: {e}", source=str(path)) from None
+    if json_depth(text, stop_above=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ConfigError(f"nested more than {MAX_JSON_DEPTH} levels deep, above the limit", source=str(path))
     try:
-        return json.loads(text, object_pairs_hook=no_duplicates)
+        return json.loads(text, object_pairs_hook=no_duplicates, parse_int=number, parse_float=number)
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+        raise ConfigError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}",
+                          source=str(path)) from None
+
+
+_JSON_TOKENS_RE = re.compile(r'\\.|["\[\]{}]', re.DOTALL)  # an escape pair, a quote or a bracket
+
+
+def json_depth(text: str, stop_above: int | None = None) -> int:
+    """How deep the arrays and objects of a JSON text nest (0 for a bare value), in linear time; with
+    stop_above, the first depth above it as soon as it is reached (the rest is not read).
+
+    One pass over the quotes, brackets and escape pairs: brackets inside strings do not count. (A regular
+    expression for whole strings would backtrack quadratically on '"\\"\\"\\"...'.) On malformed text the
+    figure is approximate, which is enough to refuse before json.loads would recurse once per level."""
+    depth = deepest = 0
+    in_string = False
+    for token in _JSON_TOKENS_RE.findall(text):
+        if token == '"':
+            in_string = not in_string
+        elif in_string or len(token) == 2:
+            continue
+        elif token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if stop_above is not None and deepest > stop_above:
+                break
+        else:
+            depth -= 1
+    return deepest
 
 
 def load_run_config(hyperparameters_path: str | os.PathLike | None = None,
@@ -469,16 +601,17 @@ def load_presets(path: str | os.PathLike | None = None) -> dict[str, Preset]:
     path = Path(path) if path is not None else ASSETS_DIR / "presets.json"
     data = read_json(path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be an object of presets by name")
+        raise ConfigError("the top level must be an object of presets by name", source=str(path))
     presets = {}
     for name, entry in data.items():
         if (not isinstance(entry, dict) or set(entry) != {"description", "overrides"}
                 or not isinstance(entry["description"], str) or not isinstance(entry["overrides"], dict)):
-            raise ConfigError(f"{path}: preset {name!r} must be "
-                              f"{{\"description\": text, \"overrides\": {{setting: value, ...}}}}")
+            raise ConfigError(f"preset {name!r} must be "
+                              f"{{\"description\": text, \"overrides\": {{setting: value, ...}}}}",
+                              source=str(path))
         try:
             RunConfig().with_overrides(entry["overrides"])
         except ConfigError as e:
-            raise ConfigError(f"{path}: preset {name!r}: {e}", e.field) from None
+            raise ConfigError(f"preset {name!r}: {e}", e.field, str(path)) from None
         presets[name] = Preset(entry["description"], dict(entry["overrides"]))
     return presets

@@ -14,7 +14,7 @@ import streamlit as st
 
 from lfm.lab.jobs import JobManager
 from lfm.store import RunReader
-from lfm.store.watch import RunWatcher
+from lfm.store.watch import RunWatcher, poll_interval_from_env
 
 
 def runs_dir() -> Path:
@@ -29,9 +29,17 @@ def job_manager(folder: str | None = None) -> JobManager:
     return JobManager(folder or runs_dir(), max_concurrent=cap, orphan_grace_s=grace)
 
 
+def default_backend() -> str:
+    """Where the dashboard trains a run unless the user picks otherwise: $LFM_BACKEND (thread, process
+    or ray), else thread."""
+    return os.environ.get("LFM_BACKEND", "thread").strip() or "thread"
+
+
 @st.cache_resource(show_spinner=False)
 def run_watcher(folder: str | None = None) -> RunWatcher:
-    return RunWatcher(folder or runs_dir())
+    """The runs folder's watcher: the OS's file events, or polling where LFM_WATCH_POLL says so
+    (network storage, where the OS hears nothing of other machines' writes)."""
+    return RunWatcher(folder or runs_dir(), poll_s=poll_interval_from_env())
 
 
 def _release_session(session: dict) -> None:
