@@ -132,6 +132,11 @@ FIELDS: tuple[Field, ...] = (
           -10, 10),
     Field("balance_coef", _H, float, 0.0, "Weight of the load-balance term, which rewards using all "
           "experts evenly overall: the cure for collapse onto one expert when lambda_entropy > 0.", 0, 10),
+    Field("gate_summary", _H, str, "mean", "What the gate and the adaptive layers see of each window. "
+          "mean: the window's mean (the seed's design), blind to a waveform's shape. conv: a learned "
+          "summary of the window's first half (standardised, two causal convolutions, averaged); the "
+          "loss and validation then count only the positions whose targets lie beyond that half, so "
+          "the summary cannot pass them their answers.", choices=("mean", "conv")),
     Field("batch_size", _T, int, 16, "Sequences per optimiser step.", 1, 4096),
     Field("sequence_length", _T, int, 10, "Time steps per input window: the token axis that token "
           "mixing mixes.", 2, 512),
@@ -141,6 +146,10 @@ FIELDS: tuple[Field, ...] = (
     Field("learning_rate", _T, float, 0.001, "Step size of the Adam optimiser.", 0, 1, min_exclusive=True),
     Field("dataset", _T, str, "regimes", "Where the sequences come from. "
           + " ".join(f"{d.name}: {d.summary}." for d in DATASETS.values()), choices=DATASET_NAMES),
+    Field("regime_levels", _T, str, "distinct", "Levels of the regimes data set (ignored by the others). "
+          "distinct: each regime at its own level, so the window mean reveals the regime. shared: every "
+          "regime at one level, so only the waveform's shape tells them apart.",
+          choices=("distinct", "shared")),
     Field("csv_path", _T, str, None, "Path of a CSV file of numeric columns; only with dataset 'csv'.",
           optional=True, allowed="a file path when dataset is 'csv', otherwise null"),
     Field("device", _T, str, "auto", "Where to train; auto picks cuda, then mps, then cpu.",
@@ -303,6 +312,7 @@ class ModelConfig(_Settings):
     num_experts: int = _default("num_experts")        # experts the gate chooses among (E)
     lambda_entropy: float = _default("lambda_entropy")  # weight of routing entropy in the loss
     balance_coef: float = _default("balance_coef")    # weight of the load-balance term (not in the seed)
+    gate_summary: str = _default("gate_summary")      # mean | conv: what the gate and adaptive layers see
 
     def _check_combinations(self, source: str) -> None:
         # The layers mix the feature axis in place (B, S, D) -> (B, S, D): every width is token_dim.
@@ -323,6 +333,7 @@ class TrainingConfig(_Settings):
     num_epochs: int = _default("num_epochs")          # passes over the training windows
     learning_rate: float = _default("learning_rate")  # Adam step size
     dataset: str = _default("dataset")                # a name in lfm.datasets.DATASETS
+    regime_levels: str = _default("regime_levels")    # distinct | shared: the regimes' levels
     csv_path: str | None = _default("csv_path")       # the CSV file, iff the data set reads one ("csv")
     device: str = _default("device")                  # auto | cpu | cuda | mps
     seed: int = _default("seed")                      # seeds data, initialisation and shuffling
@@ -472,7 +483,8 @@ def estimate_parameters(cfg: RunConfig | Mapping[str, Any]) -> int:
             + E * _adaptive_linear_parameters(v["expert_dim"], v["expert_dim"], A)  # experts
             + A * E + E                                                             # gating Linear(A, E)
             + D * A + A                                                             # featurizer Linear(D, A)
-            + D * D + D)                                                            # output Linear(D, D)
+            + D * D + D                                                             # output Linear(D, D)
+            + (2 * (D * D * 3 + D) if v["gate_summary"] == "conv" else 0))         # conv summary: 2 Conv1d(D, D, 3)
 
 
 def estimate_generated_weights(cfg: RunConfig | Mapping[str, Any]) -> int:

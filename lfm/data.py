@@ -13,6 +13,7 @@ The regimes generators (t = 0..S, per-window jitter drawn from one seeded torch.
     ar1       level +1.5 + z_t,  z_t = 0.8 z_(t-1) + N(0, 0.18^2), z_0 from the stationary law (std 0.3)
 with period P ~ U(7, 9) for sine, U(5.5, 6.5) for square and U(4.5, 5.5) for sawtooth (REGIME_PERIODS),
 amplitude A ~ U(0.3, 0.5), phase ~ U(0, 1), noise N(0, 0.05^2).
+(`regime_levels` = "shared" sets every level to 0 instead: only the waveforms then tell regimes apart.)
 Why the levels: the model's gate sees only a learned function of the window mean x.mean(dim=1), so
 a regime must be readable from its mean. The periodic parts average to ~0 over a window (at the
 default S = 10 a window spans at least one period), the AR(1) part's window mean has std ~0.2 at
@@ -32,6 +33,9 @@ from lfm.datasets import DataError, dataset  # DataError lives with the registry
 
 REGIME_NAMES = ["sine", "square", "sawtooth", "ar1"]
 REGIME_LEVELS = [-1.5, -0.5, 0.5, 1.5]  # one per regime, 1 apart: the window mean reveals the regime
+# The `regime_levels` setting: "distinct" puts regime k at REGIME_LEVELS[k]; "shared" puts every regime at
+# one level, so the window mean no longer tells them apart and only the waveform's shape does.
+LEVELS_BY_SETTING = {"distinct": REGIME_LEVELS, "shared": [0.0] * len(REGIME_LEVELS)}
 # Period ranges (steps) of the periodic regimes: each regime keeps its own rhythm, so one predictor per
 # regime fits it and experts have something to specialise in (with periods drawn from one shared range
 # a sample's frequency had to be inferred from a few steps, and the default model ended 2x, not 3x,
@@ -117,8 +121,8 @@ def make_random(num_samples: int, sequence_length: int, token_dim: int, seed: in
     return DataBundle("random", x[n_val:], y[n_val:], None, x[:n_val], y[:n_val], None, None, token_dim)
 
 
-def _regime_windows(k: int, n: int, length: int, g: torch.Generator) -> torch.Tensor:
-    """n windows (n, length) of regime k, before normalisation."""
+def _regime_windows(k: int, n: int, length: int, g: torch.Generator, level: float) -> torch.Tensor:
+    """n windows (n, length) of regime k around `level`, before normalisation."""
     t = torch.arange(length, dtype=torch.float64)  # (L,)
     rand = lambda lo, hi: lo + (hi - lo) * torch.rand(n, 1, generator=g, dtype=torch.float64)  # noqa: E731
     if REGIME_NAMES[k] == "ar1":
@@ -128,7 +132,7 @@ def _regime_windows(k: int, n: int, length: int, g: torch.Generator) -> torch.Te
         z[:, 0] = stationary_std * innovations[:, 0]
         for i in range(1, length):  # innovation std chosen so the process stays stationary
             z[:, i] = phi * z[:, i - 1] + stationary_std * (1 - phi ** 2) ** 0.5 * innovations[:, i]
-        return REGIME_LEVELS[k] + z
+        return level + z
     period = rand(*REGIME_PERIODS[REGIME_NAMES[k]])  # (n, 1): each regime has its own rhythm
     amplitude, phase = rand(0.3, 0.5), rand(0.0, 1.0)  # (n, 1) each
     cycle = t / period + phase  # (n, L) position in cycles
@@ -136,11 +140,17 @@ def _regime_windows(k: int, n: int, length: int, g: torch.Generator) -> torch.Te
             "square": torch.sign(torch.sin(2 * torch.pi * cycle)),
             "sawtooth": 2 * torch.frac(cycle) - 1}[REGIME_NAMES[k]]
     noise = 0.05 * torch.randn(n, length, generator=g, dtype=torch.float64)
-    return REGIME_LEVELS[k] + amplitude * wave + noise
+    return level + amplitude * wave + noise
 
 
-def make_regimes(num_samples: int, sequence_length: int, seed: int, val_fraction: float) -> DataBundle:
-    """num_samples windows balanced over the 4 regimes, stratified seeded train/val split, F = 1."""
+def make_regimes(num_samples: int, sequence_length: int, seed: int, val_fraction: float,
+                 levels: str = "distinct") -> DataBundle:
+    """num_samples windows balanced over the 4 regimes, stratified seeded train/val split, F = 1.
+
+    levels: "distinct" or "shared" (LEVELS_BY_SETTING). Only the levels differ: the random draws, and
+    so every waveform, noise and split, are the same for both."""
+    if levels not in LEVELS_BY_SETTING:
+        raise DataError(f"regime_levels = {levels!r}: allowed one of {', '.join(map(repr, LEVELS_BY_SETTING))}")
     K = len(REGIME_NAMES)
     if num_samples < 2 * K:
         raise DataError(f"regimes data needs num_samples >= {2 * K} (a train and a validation window "
@@ -149,7 +159,8 @@ def make_regimes(num_samples: int, sequence_length: int, seed: int, val_fraction
     train, val = [], []  # (windows (n, S+1), label) per regime
     for k in range(K):
         n_k = num_samples // K + (k < num_samples % K)  # balanced; the remainder goes to the first ones
-        windows = _regime_windows(k, n_k, sequence_length + 1, g)[torch.randperm(n_k, generator=g)]
+        level = LEVELS_BY_SETTING[levels][k]
+        windows = _regime_windows(k, n_k, sequence_length + 1, g, level)[torch.randperm(n_k, generator=g)]
         n_val = min(max(1, round(n_k * val_fraction)), n_k - 1)
         val.append((windows[:n_val], k))
         train.append((windows[n_val:], k))

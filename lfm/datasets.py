@@ -44,7 +44,8 @@ def _build_random(training, token_dim: int) -> DataBundle:
 def _build_regimes(training, token_dim: int) -> DataBundle:
     from lfm.data import make_regimes
 
-    return make_regimes(training.num_samples, training.sequence_length, training.seed, training.val_fraction)
+    return make_regimes(training.num_samples, training.sequence_length, training.seed, training.val_fraction,
+                        training.regime_levels)
 
 
 def _build_seattle_weather(training, token_dim: int) -> DataBundle:
@@ -69,7 +70,8 @@ DATASETS: dict[str, DataSet] = {d.name: d for d in (
     DataSet("regimes", "signals from known generators (sine, square, ...), so expert specialisation "
             "can be measured",
             "Synthetic sine / square / sawtooth / AR(1) windows, each at its own level so the "
-            "window mean reveals the regime; next-step prediction.",
+            "window mean reveals the regime (regime_levels 'shared': all at one level); next-step "
+            "prediction.",
             _build_regimes, labels=True, synthetic=True),
     DataSet("seattle_weather", "daily Seattle weather 2012-2015",
             "Seattle daily weather 2012-2015 (precipitation, temp_max, temp_min, wind); "

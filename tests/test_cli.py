@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from lfm.cli import ProgressBar, main
+from lfm.config import RunConfig
 from lfm.training.loop import TrainResult, available_devices
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +72,8 @@ def test_train_reads_the_seed_files_in_the_current_folder(tmp_path, monkeypatch,
     assert len(metrics) >= 2 and metrics[0].startswith("step,")
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 8 and ckpt["config"]["hyperparameters"] == {**SMALL_HYPERPARAMETERS,
-                                                                      "balance_coef": 0.0}
+                                                                      "balance_coef": 0.0,
+                                                                      "gate_summary": "mean"}
     # the summary: status, where the run is, the loss against the baseline, the entropies, the checkpoint
     assert "finished: finished 2 epochs" in out
     assert run.name in out and str(run) in out
@@ -98,6 +100,25 @@ def test_train_on_a_csv_file_given_with_data(tmp_path, monkeypatch, capsys):
     assert training["dataset"] == "csv"
     assert training["csv_path"] == str(tmp_path / "series.csv")  # absolute: found from any folder
     assert "series.csv: " in capsys.readouterr().out
+
+
+def test_gate_summary_and_regime_levels_round_trip_through_set_and_the_files(tmp_path, monkeypatch, capsys):
+    """--set reaches the run; the run's saved settings load back, through --hyperparameters/--training."""
+    from lfm.config import load_run_config, save_run_config
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--quiet", *TINY, "--set", "gate_summary=conv", "--set", "regime_levels=shared",
+                 "--runs-dir", "first"]) == 0
+    config = json.loads((only_run(tmp_path / "first") / "config.json").read_text())
+    assert config["hyperparameters"]["gate_summary"] == "conv"
+    assert config["training"]["regime_levels"] == "shared"
+    cfg = load_run_config(*save_run_config(
+        RunConfig.from_dict({k: config[k] for k in ("hyperparameters", "training")}), tmp_path / "cfg"))
+    assert (cfg.model.gate_summary, cfg.training.regime_levels) == ("conv", "shared")
+    assert main(["train", "--quiet", "--hyperparameters", "cfg/hyperparameters.json",
+                 "--training", "cfg/training.json", "--runs-dir", "second"]) == 0
+    again = json.loads((only_run(tmp_path / "second") / "config.json").read_text())
+    assert {k: again[k] for k in ("hyperparameters", "training")} == cfg.to_dict()
 
 
 def test_runs_lists_the_runs(tmp_path, monkeypatch, capsys):
@@ -150,6 +171,12 @@ BAD_INPUTS = {  # case: (files to write, argv after "train", substrings the mess
     "--set out of range": (None, ["--set", "learning_rate=0"],
                            ["--set learning_rate=0: learning_rate = 0 is out of range: allowed "
                             "numbers above 0 up to 1"]),
+    "--set bad summary": (None, ["--set", "gate_summary=attention"],
+                          ['gate_summary = "attention" is not one of the choices: allowed one of '
+                           "'mean', 'conv'"]),
+    "--set bad levels": (None, ["--set", "regime_levels=equal"],
+                         ['regime_levels = "equal" is not one of the choices: allowed one of '
+                          "'distinct', 'shared'"]),
     "--set breaks a combination": (None, ["--set", "token_dim=8"],
                                    ["channel_dim = 64 must equal token_dim = 8",
                                     "(after --set token_dim=8)"]),

@@ -14,9 +14,9 @@ DESIGN_MODEL = dict(token_dim=64, channel_dim=64, expert_dim=64, adapt_dim=32, n
                     lambda_entropy=0.01)
 DESIGN_TRAINING = dict(batch_size=16, sequence_length=10, num_samples=1000, num_epochs=10,
                        learning_rate=0.001)
-EXTRA_MODEL = dict(balance_coef=0.0)
-EXTRA_TRAINING = dict(dataset="regimes", csv_path=None, device="auto", seed=0, log_every=10,
-                      val_fraction=0.2)
+EXTRA_MODEL = dict(balance_coef=0.0, gate_summary="mean")
+EXTRA_TRAINING = dict(dataset="regimes", regime_levels="distinct", csv_path=None, device="auto", seed=0,
+                      log_every=10, val_fraction=0.2)
 
 
 def write(folder, name, content):
@@ -76,6 +76,14 @@ def test_missing_paths_mean_defaults():
     assert load_run_config() == RunConfig()
 
 
+def test_new_settings_round_trip_through_the_files(tmp_path):
+    cfg = RunConfig().with_overrides({"gate_summary": "conv", "regime_levels": "shared"})
+    save_run_config(cfg, tmp_path)
+    assert json.loads((tmp_path / "hyperparameters.json").read_text())["gate_summary"] == "conv"
+    assert json.loads((tmp_path / "training.json").read_text())["regime_levels"] == "shared"
+    assert load_run_config(tmp_path / "hyperparameters.json", tmp_path / "training.json") == cfg
+
+
 def test_save_then_load_round_trip(tmp_path):
     cfg = RunConfig().with_overrides({"token_dim": 16, "channel_dim": 16, "expert_dim": 16,
                                       "lambda_entropy": -0.25, "balance_coef": 0.5, "dataset": "csv",
@@ -125,6 +133,9 @@ BAD_FILES = [
     ("path without csv", "training", {"csv_path": "a.csv"}, "csv_path", "otherwise null"),
     ("bad choice", "training", {"dataset": "mnist"}, "dataset", "'regimes'"),
     ("bad device", "training", {"device": "gpu"}, "device", "'auto', 'cpu', 'cuda', 'mps'"),
+    ("bad summary", "hyperparameters", {"gate_summary": "attention"}, "gate_summary", "'mean', 'conv'"),
+    ("summary not text", "hyperparameters", {"gate_summary": 1}, "gate_summary", "'mean', 'conv'"),
+    ("bad levels", "training", {"regime_levels": "same"}, "regime_levels", "'distinct', 'shared'"),
     ("batch above windows", "training", {"batch_size": 801}, "batch_size", "allowed integers 1 to 800"),
     ("parameter budget", "hyperparameters",
      {"token_dim": 512, "channel_dim": 512, "expert_dim": 512, "adapt_dim": 128}, "adapt_dim",
@@ -271,6 +282,7 @@ def test_from_dict_rejects_unknown_groups():
     ("adapt_dim", "16.0", 16), ("lambda_entropy", "0.3", 0.3), ("lambda_entropy", "-1e-2", -0.01),
     ("balance_coef", "1", 1.0), ("learning_rate", "0.001", 0.001), ("dataset", "csv", "csv"),
     ("device", " cpu ", "cpu"), ("csv_path", "data/x.csv", "data/x.csv"), ("csv_path", "", None),
+    ("gate_summary", "conv", "conv"), ("regime_levels", " shared ", "shared"),
     ("csv_path", "None", None), ("csv_path", "null", None),
 ])
 def test_parse_value(name, text, expected):
@@ -283,7 +295,8 @@ def test_parse_value(name, text, expected):
     ("token_dim", "true", "integers 1 to 1024"), ("num_experts", "0", "integers 1 to 64"),
     ("lambda_entropy", "nan", "numbers -10 to 10"), ("lambda_entropy", "inf", "numbers -10 to 10"),
     ("learning_rate", "0", "above 0 up to 1"), ("dataset", "Regimes", "'regimes'"),
-    ("device", "", "'auto'"),
+    ("device", "", "'auto'"), ("gate_summary", "Conv", "'mean', 'conv'"),
+    ("regime_levels", "", "'distinct', 'shared'"),
 ])
 def test_parse_value_refuses(name, text, allowed):
     with pytest.raises(ConfigError) as info:
@@ -297,7 +310,8 @@ def test_parse_value_unknown_name():
 
 
 def test_format_value_round_trips_every_setting():
-    cfg = RunConfig().with_overrides({"dataset": "csv", "csv_path": "x.csv", "learning_rate": 3e-05})
+    cfg = RunConfig().with_overrides({"dataset": "csv", "csv_path": "x.csv", "learning_rate": 3e-05,
+                                      "gate_summary": "conv", "regime_levels": "shared"})
     for config in (RunConfig(), cfg):
         for name, value in config.flat().items():
             back = parse_value(name, format_value(name, value))
@@ -331,7 +345,7 @@ def test_presets_all_validate_and_teach_the_right_sign():
     presets = load_presets()
     assert list(presets) == ["Default", "No regularisation", "Sharpen (lambda > 0)",
                              "Collapse (strong lambda)", "Specialise (lambda > 0 + balance)",
-                             "Spread (lambda < 0)"]
+                             "Spread (lambda < 0)", "Blind gate", "Seeing gate"]
     lam = {name: RunConfig().with_overrides(p.overrides).model.lambda_entropy
            for name, p in presets.items()}
     assert lam["Default"] == 0.01 and lam["No regularisation"] == 0
@@ -340,6 +354,22 @@ def test_presets_all_validate_and_teach_the_right_sign():
     assert presets["Specialise (lambda > 0 + balance)"].overrides["balance_coef"] > 0
     for description, overrides in presets.values():
         assert len(description) > 20 and set(overrides) <= {f.name for f in FIELDS}
+
+
+def test_blind_and_seeing_gate_differ_only_in_the_summary():
+    """The pair is a controlled experiment: shared levels, lambda > 0 + balance, one setting apart."""
+    presets = load_presets()
+    blind, seeing = (RunConfig().with_overrides(presets[name].overrides).flat()
+                     for name in ("Blind gate", "Seeing gate"))
+    assert {name for name in blind if blind[name] != seeing[name]} == {"gate_summary"}
+    assert (blind["gate_summary"], seeing["gate_summary"]) == ("mean", "conv")
+    assert blind["regime_levels"] == "shared" and blind["lambda_entropy"] > 0 and blind["balance_coef"] > 0
+
+
+def test_gate_summary_choices_are_the_models():
+    from lfm.nn.summary import GATE_SUMMARIES
+
+    assert field_by_name("gate_summary").choices == GATE_SUMMARIES
 
 
 @pytest.mark.parametrize("content, needle", [
@@ -358,6 +388,15 @@ def test_json_nan_never_reaches_a_config():
     for bad in (math.nan, math.inf, -math.inf):
         with pytest.raises(ConfigError, match="finite"):
             RunConfig().with_overrides({"val_fraction": bad})
+
+
+def test_estimate_parameters_counts_the_conv_summary():
+    from lfm.nn.model import build_model
+
+    small = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_experts": 3}
+    mean, conv = (RunConfig().with_overrides({**small, "gate_summary": kind}) for kind in ("mean", "conv"))
+    counted = [sum(p.numel() for p in build_model(cfg, input_features=8).parameters()) for cfg in (mean, conv)]
+    assert estimate_parameters(conv) - estimate_parameters(mean) == counted[1] - counted[0] == 2 * (8 * 8 * 3 + 8)
 
 
 # --- RunSettings: a run's recorded settings, read without raising --------------------------------

@@ -13,7 +13,7 @@ from lfm.datasets import DATASETS
 def training(dataset="regimes", **overrides):
     """A stand-in for TrainingConfig with only the fields load_data reads."""
     fields = dict(dataset=dataset, csv_path=None, sequence_length=6, num_samples=40, seed=0,
-                  val_fraction=0.25)
+                  val_fraction=0.25, regime_levels="distinct")
     return SimpleNamespace(**{**fields, **overrides})
 
 
@@ -208,3 +208,47 @@ def test_load_data_errors(tmp_path):
         load_data(training("mnist"), 8)
     with pytest.raises(DataError, match="num_samples"):
         load_data(training(num_samples=5), 8)
+
+
+# --- regime_levels -------------------------------------------------------------------------------
+
+def window_means_by_regime(bundle):
+    """Mean over windows of each regime of the window mean x.mean(dim=1): (K,)."""
+    means = bundle.x_train.mean(dim=(1, 2))  # (N,)
+    return torch.stack([means[bundle.labels_train == k].mean() for k in range(4)])
+
+
+def test_shared_levels_hide_the_regime_from_the_window_mean():
+    """distinct: the regimes' mean levels are far apart (the mean reveals the regime); shared: not."""
+    distinct = load_data(training(num_samples=400, sequence_length=10), 8)
+    shared = load_data(training(num_samples=400, sequence_length=10, regime_levels="shared"), 8)
+    assert window_means_by_regime(distinct).diff().min() > 0.5  # ordered -1.5 .. 1.5, standardised
+    assert window_means_by_regime(shared).abs().max() < 0.15
+    # a nearest-centroid rule on the window mean: nearly perfect with distinct levels, near chance with shared
+    for bundle, lo, hi in ((distinct, 0.95, 1.0), (shared, 0.0, 0.5)):
+        centroids = window_means_by_regime(bundle)  # (K,)
+        means = bundle.x_val.mean(dim=(1, 2))  # (M,)
+        guess = (means[:, None] - centroids[None, :]).abs().argmin(dim=1)
+        assert lo <= (guess == bundle.labels_val).float().mean() <= hi
+
+
+def test_shared_levels_change_only_the_levels():
+    """Same seed, same waveforms, labels and split: only each regime's offset differs (before standardising)."""
+    from lfm.data import LEVELS_BY_SETTING, make_regimes
+
+    distinct, shared = (make_regimes(40, 6, 0, 0.25, levels) for levels in ("distinct", "shared"))
+    assert torch.equal(distinct.labels_train, shared.labels_train)
+    assert torch.equal(distinct.labels_val, shared.labels_val)
+    # standardising is affine per data set: undo it by matching a regime-free quantity, the steps' differences
+    d_steps = distinct.x_train.diff(dim=1)  # (N, S-1, 1): levels cancel
+    s_steps = shared.x_train.diff(dim=1)
+    ratio = (d_steps / s_steps)[s_steps.abs() > 1e-3]
+    torch.testing.assert_close(ratio, torch.full_like(ratio, ratio.mean().item()), rtol=1e-3, atol=0)
+    assert LEVELS_BY_SETTING["shared"] == [0.0] * 4
+
+
+def test_unknown_levels_are_refused():
+    from lfm.data import make_regimes
+
+    with pytest.raises(DataError, match="regime_levels = 'same'"):
+        make_regimes(40, 6, 0, 0.25, "same")

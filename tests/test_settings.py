@@ -182,7 +182,8 @@ def test_run_name_is_returned_stripped(app):
 NON_DEFAULTS = {"token_dim": 32, "channel_dim": 32, "expert_dim": 32, "adapt_dim": 16, "num_experts": 3,
                 "lambda_entropy": 0.25, "balance_coef": 0.4, "batch_size": 8, "sequence_length": 12,
                 "num_samples": 400, "num_epochs": 3, "learning_rate": 0.002, "dataset": "seattle_weather",
-                "device": "cpu", "seed": 7, "log_every": 5, "val_fraction": 0.25}
+                "device": "cpu", "seed": 7, "log_every": 5, "val_fraction": 0.25, "gate_summary": "conv",
+                "regime_levels": "shared"}
 
 
 def test_every_setting_round_trips_through_the_url(app):

@@ -167,7 +167,8 @@ def test_learns_the_regimes_data():
 
 
 def test_specialise_preset_sorts_regimes_onto_experts():
-    """The README's headline: default settings + lambda 0.3 + balance 0.5 reach I(expert; regime) >= 1.2 bits."""
+    """The README's headline: default settings + lambda 0.3 + balance 0.5 over 20 epochs reach
+    I(expert; regime) >= 1.8 of 2 bits (measured 1.978; 1.531 after the default 10 epochs)."""
     from lfm.config import load_presets
     from lfm.training.experiment import prepare_run
 
@@ -178,6 +179,25 @@ def test_specialise_preset_sorts_regimes_onto_experts():
                          seed=t.seed, log_every=t.log_every, val_data=(run.data.x_val, run.data.y_val),
                          probe=run.data.probe(), regime_names=run.data.regime_names)
     last = result.last_record
-    assert last["mi_regime"] >= 1.2
+    assert last["mi_regime"] >= 1.8
     assert last["load_entropy"] > 1.8 and last["routing_entropy"] < 0.6
     assert last["val_loss"] < 0.5 * run.data.persistence_mse()
+
+
+@pytest.mark.parametrize("summary, first_scored", [("mean", 0), ("conv", 1)])
+def test_loss_and_validation_count_only_the_scored_positions(summary, first_scored):
+    """With the conv summary the positions whose targets it read are left out of the loss and validation."""
+    torch.manual_seed(0)
+    model = LFModel(8, 8, 8, 4, 3, sequence_length=5, gate_summary=summary)  # conv prefix: steps 0, 1
+    assert model.first_scored == first_scored
+    loader = tiny_loader(n=16)  # one batch
+    x, y = loader.dataset.tensors[:2]
+    with torch.no_grad():
+        err = (model(x) - y) ** 2  # (16, S, D) with the initial weights, which the first step's loss sees
+    rec = Recorder()
+    train_model(model, loader, 1, 1e-3, callbacks=[rec], log_every=1, val_data=(x, y), device="cpu")
+    assert rec.records[0]["loss"] == pytest.approx(err[:, first_scored:].mean().item(), rel=1e-5)
+    model.eval()
+    with torch.no_grad():
+        after = ((model(x) - y) ** 2)[:, first_scored:].mean().item()
+    assert rec.records[-1]["val_loss"] == pytest.approx(after, rel=1e-5)

@@ -37,10 +37,10 @@ from ui.text import plain
 # Expander title -> (settings in it, open by default). Regularisation is what users play with.
 SECTIONS = {
     "Regularisation": (("lambda_entropy", "balance_coef"), True),
-    "Model": (("token_dim", "channel_dim", "expert_dim", "adapt_dim", "num_experts"), False),
+    "Model": (("token_dim", "channel_dim", "expert_dim", "adapt_dim", "num_experts", "gate_summary"), False),
     "Training": (("batch_size", "sequence_length", "num_samples", "num_epochs", "learning_rate",
                   "seed", "log_every", "val_fraction"), False),
-    "Data": (("dataset",), False),
+    "Data": (("dataset", "regime_levels"), False),
     "Device": (("device",), False),
 }
 STEPS = {"lambda_entropy": 0.05, "balance_coef": 0.05, "learning_rate": 1e-4, "val_fraction": 0.05}

@@ -1,7 +1,7 @@
 """The LFModel: a small "liquid" sequence model whose layers adapt to each input sequence.
 
     x (B, S, F) --input_proj--> h (B, S, D)     [causal conv over 3 steps, only when F != token_dim]
-    adapt_input = featurizer(h.mean(dim=1))          (B, A)    one summary vector per sequence
+    adapt_input = featurizer(summary(h))             (B, A)    one summary vector per sequence (summary.py)
     h = h + TokenMixing(norm(h), a)                            mixes along the sequence axis
     h = h + GELU(ChannelMixing(norm(h), a))                    mixes along the feature axis
     h = h + MixtureOfExperts(norm(h), a)                       gate sees only a; keeps gate_probs, entropy
@@ -14,7 +14,9 @@ Where we depart from the seed's code (its documented names and behaviour are kep
   * token mixing is causal (output token t blends tokens 0..t): the model predicts the next step at
     every position, and a non-causal mix let position t read its own target (measured: a near-copy
     task with a 9x lower all-position loss than the honest last-step error);
-  * an input projection and output head when the data has F != token_dim features (CausalProjection below).
+  * an input projection and output head when the data has F != token_dim features (CausalProjection below);
+  * the summary is a setting (gate_summary): the seed's window mean, or a learned summary of the window's
+    first half; with the latter only the positions after that half count in the loss (`scored`).
 
 Index legend: B batch, S sequence length, D token_dim (= channel_dim = expert_dim), A adapt_dim, F features.
 """
@@ -24,6 +26,7 @@ from torch import nn
 
 from .layers import ChannelMixing, TokenMixing
 from .moe import MixtureOfExperts
+from .summary import build_summary
 
 
 class CausalProjection(nn.Module):
@@ -55,6 +58,7 @@ class LFModel(nn.Module):
         sequence_length: int,
         input_features: int | None = None,
         balance_coef: float = 0.0,
+        gate_summary: str = "mean",
     ):
         super().__init__()
         if not token_dim == channel_dim == expert_dim:
@@ -67,6 +71,7 @@ class LFModel(nn.Module):
         projected = self.input_features != D
         self.input_proj = CausalProjection(self.input_features, D) if projected else nn.Identity()
         self.featurizer = nn.Sequential(nn.Linear(D, adapt_dim), nn.Tanh())  # bounded summary, (B, A)
+        self.summary = build_summary(gate_summary, D, sequence_length)  # (B, S, D) -> (B, D)
         self.token_norm = nn.LayerNorm(D)
         self.token_mixing = TokenMixing(sequence_length, adapt_dim)
         self.channel_norm = nn.LayerNorm(D)
@@ -77,13 +82,22 @@ class LFModel(nn.Module):
         self.output_layer = nn.Linear(D, D)
         self.output_head = nn.Linear(D, self.input_features) if projected else nn.Identity()
 
+    @property
+    def first_scored(self) -> int:
+        """The first position whose prediction counts: its target is not in what the summary read."""
+        return self.summary.first_scored
+
+    def scored(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The positions the loss and validation count, (B, S - first_scored, F) each (see summary.py)."""
+        return pred[:, self.first_scored :], target[:, self.first_scored :]
+
     def featurize(self, x: torch.Tensor) -> torch.Tensor:
         """The per-sequence summary the adaptive layers and the gate see. x (B, S, F) -> (B, A)."""
-        return self.featurizer(self.input_proj(x).mean(dim=1))
+        return self.featurizer(self.summary(self.input_proj(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.input_proj(x)  # (B, S, D)
-        a = self.featurizer(h.mean(dim=1))  # (B, A)
+        a = self.featurizer(self.summary(h))  # (B, A)
         h = h + self.token_mixing(self.token_norm(h), a)
         h = h + nn.functional.gelu(self.channel_mixing(self.channel_norm(h), a))
         h = h + self.moe(self.moe_norm(h), a)
@@ -103,4 +117,5 @@ def build_model(cfg, input_features: int) -> LFModel:
         sequence_length=cfg.training.sequence_length,
         input_features=input_features,
         balance_coef=m.balance_coef,
+        gate_summary=m.gate_summary,
     )

@@ -1,7 +1,8 @@
 """The validation loss: the one function that measures a model on held-out windows.
 
 The training loop calls it for the metrics records and the CLI for its end-of-run summary, so "val loss"
-means the same number wherever it is shown.
+means the same number wherever it is shown. Both count only the positions the model says it may be scored
+on (`scored`): all of them, unless its gate summary reads the targets of the first ones (lfm/nn/summary.py).
 """
 
 import torch
@@ -15,11 +16,18 @@ def validation_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ba
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    total = 0.0  # summed squared error; divided once at the end, so the batch size does not matter
+    total, count = 0.0, 0  # summed squared error; divided once at the end, so the batch size does not matter
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             pred = model(x[i : i + batch_size].to(device))  # (b, S, F)
-            target = y[i : i + batch_size].to(device)  # (b, S, F)
+            pred, target = scored(model, pred, y[i : i + batch_size].to(device))  # (b, S', F) each
             total += float(torch.nn.functional.mse_loss(pred, target, reduction="sum"))
+            count += target.numel()
     model.train(was_training)
-    return total / y.numel()
+    return total / max(count, 1)
+
+
+def scored(model: torch.nn.Module, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The positions the loss counts: model.scored's choice for an LFModel, every position otherwise."""
+    choose = getattr(model, "scored", None)
+    return choose(pred, target) if choose is not None else (pred, target)

@@ -31,7 +31,7 @@ from lfm.store.schema import RunState
 from .callbacks import Callbacks
 from .control import TrainingControl
 from .devices import available_devices, resolve_device  # noqa: F401 (available_devices: older imports)
-from .evaluate import validation_loss
+from .evaluate import scored, validation_loss
 from .metrics import MetricsAccumulator
 
 # Held while seeding torch's process-wide generator and drawing from it (model initialisation), so runs
@@ -169,7 +169,8 @@ class Trainer:
         dev = self.device
         x, y = batch[0].to(dev, non_blocking=True), batch[1].to(dev, non_blocking=True)  # (B, S, F) each
         labels = batch[2].to(dev, non_blocking=True) if len(batch) > 2 and self.metrics.num_regimes else None  # (B,)
-        parts = regularised_loss(self.model, torch.nn.functional.mse_loss(self.model(x), y))
+        pred, target = scored(self.model, self.model(x), y)  # every position, unless the summary read some targets
+        parts = regularised_loss(self.model, torch.nn.functional.mse_loss(pred, target))
         self.optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
         self.optimizer.step()
