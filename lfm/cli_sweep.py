@@ -6,14 +6,17 @@ config.json), so a CLI sweep shows up on the Sweep and Compare pages, live.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import textwrap
+import threading
+from contextlib import contextmanager
 
 from lfm.config import ConfigError
 from lfm.store.schema import RunState
 
-from .cli import (EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, build_config, check_device,
-                  error, format_duration, settings_help)
+from .cli import (EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, STOP_SIGNALS, BadInput, build_config,
+                  check_device, error, format_duration, settings_help)
 
 DESCRIPTION = """Train a grid of runs: every lambda x balance x seed combination, on the settings of the
 files, --data and --set like `train`. --lambdas takes a comma list (0,0.1,0.3) or FROM:TO:N (N values,
@@ -90,6 +93,24 @@ class SweepProgress:
         self.stream.flush()
 
 
+@contextmanager
+def signals_as_ctrl_c():
+    """SIGTERM and SIGHUP (docker stop, systemd, a cluster's scheduler, a closed terminal) stop the sweep
+    as Ctrl-C does: every run is stopped and saved. Only in the main thread, where signals arrive."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    others = [s for s in STOP_SIGNALS if s != signal.SIGINT]
+    previous = {s: signal.signal(s, interrupt) for s in others}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from lfm.lab.backends import make_backend
     from lfm.lab.sweep import SweepSpec, new_group_id, parse_values, plan_sweep
@@ -120,7 +141,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           f"({backend.max_concurrent} at a time), runs folder {args.runs_dir}", flush=True)
     progress = None if args.quiet else SweepProgress(len(planned))
     try:
-        report = run_sweep(planned, backend, args.runs_dir, group, retry=args.retry, on_change=progress)
+        with signals_as_ctrl_c():
+            report = run_sweep(planned, backend, args.runs_dir, group, retry=args.retry, on_change=progress)
     except KeyboardInterrupt:  # a second Ctrl-C while the runs were being stopped
         error(f"aborted by a second Ctrl-C: runs of {group} still training end without a checkpoint")
         return EXIT_ABORTED

@@ -80,7 +80,8 @@ def test_a_run_that_fails_makes_the_sweep_exit_1_naming_it(tmp_path, capsys, mon
     assert "1 run in the store" in captured.out and "not finished: 1 of 2 runs" in captured.out
 
 
-def test_ctrl_c_stops_every_run_of_the_sweep_and_leaves_no_worker(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_every_run_of_the_sweep_and_leaves_no_worker(tmp_path, signum):
     sets = [x for k, v in {**TINY_SETTINGS, "num_epochs": 10000}.items() for x in ("--set", f"{k}={v}")]
     cli = subprocess.Popen([sys.executable, "-m", "lfm", "sweep", "--lambdas", "0,0.5,1", "--backend", "process",
                             "--max-concurrent", "2", "--runs-dir", str(tmp_path), *sets],
@@ -91,7 +92,7 @@ def test_ctrl_c_stops_every_run_of_the_sweep_and_leaves_no_worker(tmp_path):
         wait_for(lambda: len([r for r in reader.list_runs() if r.last_metrics]) == 2 or cli.poll() is not None,
                  180, "two runs training")
         assert cli.poll() is None, cli.stderr.read()
-        cli.send_signal(signal.SIGINT)
+        cli.send_signal(signum)
         out, err = cli.communicate(timeout=120)
     finally:
         if cli.poll() is None:
