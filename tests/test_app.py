@@ -51,7 +51,7 @@ def wait_for_runs(runs_dir: Path, states: tuple[str, ...], count: int = 1, timeo
     raise AssertionError(f"runs did not reach {states}: {[(r.run_id, r.state) for r in reader.list_runs()]}")
 
 
-@pytest.mark.parametrize("page", [None, "app_pages/runs.py"])
+@pytest.mark.parametrize("page", [None, "pages/runs.py"])
 def test_pages_render_with_no_runs(runs_dir, page):
     at = app(page)
     assert not at.exception
@@ -79,7 +79,7 @@ def test_start_creates_a_run_whose_charts_appear(runs_dir):
     assert len(at.get("vega_lite_chart")) >= 6  # loss, entropies, load heatmap, probe, matrix, utilisation, quadrant
     assert any("finished" in m.value for m in at.markdown)
     # the Runs page lists it and draws it too
-    at.switch_page("app_pages/runs.py").run()
+    at.switch_page("pages/runs.py").run()
     assert not at.exception and len(at.get("vega_lite_chart")) >= 6
 
 

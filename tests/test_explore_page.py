@@ -27,7 +27,7 @@ def explore(runs_dir: Path, monkeypatch) -> AppTest:
     monkeypatch.setenv("LFM_RUNS_DIR", str(runs_dir))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
     at.run()
-    at.switch_page("app_pages/explore.py").run()
+    at.switch_page("pages/explore.py").run()
     return at
 
 

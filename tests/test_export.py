@@ -126,7 +126,7 @@ def test_the_runs_page_offers_every_export(finished, monkeypatch):
     monkeypatch.setenv("LFM_RUNS_DIR", str(reader.runs_dir))
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=60)
     at.run()
-    at.switch_page("app_pages/runs.py").run()
+    at.switch_page("pages/runs.py").run()
     assert not at.exception and not at.error
     labels = [b.label for b in at.get("download_button")]
     assert labels[:4] == ["Metrics (CSV)", "hyperparameters.json", "training.json", "Checkpoint (.pt)"]
