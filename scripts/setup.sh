@@ -2,8 +2,8 @@
 # Create .venv (once) and install the project into it, editable, with its dependencies (pyproject.toml).
 # Usage: scripts/setup.sh [dev] [--cpu]
 #   dev     also what the tests need (the "dev" extra: pytest, Playwright)
-#   --cpu   take PyTorch from PyTorch's CPU-only index: about 0.2 GB instead of the ~3.5 GB of CUDA
-#           libraries that PyPI's Linux build brings along (README, "Installing"); same as TORCH_CPU=1
+#   --cpu   take PyTorch from PyTorch's CPU-only index: a 0.2 GB download instead of the 2.7 GB that
+#           PyPI's Linux (CUDA) build brings along (README, "Installing"); the same as TORCH_CPU=1
 # TORCH_SPEC picks the PyTorch version (default torch==2.13.0, the one we test with; e.g. TORCH_SPEC=torch
 # for the newest). PyTorch is installed only when .venv has none: to change it, delete .venv.
 set -euo pipefail
