@@ -3,6 +3,7 @@
 The tree shows the layers (docs/architecture in README "How it fits together"):
 
     lfm.config    the settings: one FIELDS list for JSON files, CLI, form and URL (no torch)
+    lfm.datasets  the registry of data sets: name, description, labels, builder (no torch)
     lfm.nn        the model core: layers, moe, model, entropy (torch only, no I/O)
     lfm.data      the data sets: windows and regime labels (torch)
     lfm.training  the training loop and its callbacks; preparing and executing a run

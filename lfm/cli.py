@@ -1,7 +1,9 @@
-"""Command line of LFM Entropy Lab: train a run, list the runs, start the dashboard.
+"""Command line of LFM Entropy Lab: train, list, steer and export runs, and start the dashboard.
 
-`python -m lfm train` trains one run, `python -m lfm runs` lists them and `python -m lfm dashboard` starts
-the dashboard; installed with pip, `lfm` is the same command.
+`python -m lfm train` trains one run, `python -m lfm runs` lists them, `python -m lfm control RUN_ID`
+steers a live one, `python -m lfm export RUN_ID` writes a run's files (--files DIR) or TensorBoard
+event files (--tensorboard DIR), and `python -m lfm dashboard` starts the dashboard; installed with
+pip, `lfm` is the same command.
 
 A CLI run is an ordinary run in the run store (lfm.store), so the dashboard shows it live and afterwards
 like any other. Like the seed's main, `train` reads ./hyperparameters.json and ./training.json from the
@@ -26,10 +28,12 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from lfm.config import FIELDS, ConfigError, RunConfig, field_by_name, load_run_config, parse_value
+from lfm.config import FIELDS, ConfigError, RunConfig, load_run_config, parse_value
+from lfm.datasets import BUILT_IN, DATASETS
+from lfm.store.schema import Metric, RunState
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
-DATA_NAMES = ("random", "regimes", "seattle_weather")  # --data values naming a built-in data set
+FILE_DATASET = next(d.name for d in DATASETS.values() if d.needs_file)  # what --data PATH.csv sets
 
 
 class BadInput(Exception):
@@ -67,13 +71,10 @@ def parse_sets(items: list[str]) -> dict[str, str]:
         key = key.strip()
         if not eq or not key:
             raise BadInput(f"--set {item!r}: expected KEY=VALUE, e.g. --set lambda_entropy=0.3")
-        group = ""  # stays empty for an unknown key
         try:
-            group = field_by_name(key).group + ".json: "
             parse_value(key, value)  # checked one by one so the message points at --set, not a file
-        except ConfigError as e:
-            # "training.json: num_epochs = ..." -> the value came from the flag, not from the file
-            raise BadInput(f"--set {key}={value}: {str(e).removeprefix(group)}") from None
+        except ConfigError as e:  # the value came from the flag, not from the file e.source names
+            raise BadInput(f"--set {key}={value}: {e.message}") from None
         overrides[key] = value  # repeated keys: the last one wins
     return overrides
 
@@ -82,12 +83,12 @@ def data_overrides(data: str | None) -> dict[str, Any]:
     """--data NAME_OR_CSV -> the dataset and csv_path settings it stands for."""
     if data is None:
         return {}
-    if data in DATA_NAMES:
+    if data in BUILT_IN:
         return {"dataset": data, "csv_path": None}
     if data.lower().endswith(".csv") or os.path.isfile(data):
         # absolute, so the run's saved config still finds the file when read from another folder
-        return {"dataset": "csv", "csv_path": os.path.abspath(data)}
-    raise BadInput(f"--data {data!r}: expected {', '.join(DATA_NAMES)} or the path of a .csv file")
+        return {"dataset": FILE_DATASET, "csv_path": os.path.abspath(data)}
+    raise BadInput(f"--data {data!r}: expected {', '.join(BUILT_IN)} or the path of a .csv file")
 
 
 def build_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
@@ -111,7 +112,7 @@ def build_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
         try:
             cfg = cfg.with_overrides(overrides)
         except ConfigError as e:  # a check across settings failed: say the flags took part
-            raise ConfigError(f"{e} (after {', '.join(flags)})", e.field) from None
+            raise ConfigError(f"{e.message} (after {', '.join(flags)})", e.field, e.source) from None
     sources = [paths.get(g, f"default {g}") for g in ("hyperparameters", "training")]
     return cfg, sources + flags
 
@@ -157,15 +158,15 @@ class ProgressBar:
         self.last: dict | None = None  # the latest record
 
     def line(self, rec: dict, bar_width: int = 0) -> str:
-        step, total = rec["step"], max(self.total, 1)
-        time_s = rec.get("time_s") or 0.0
+        step, total = rec[Metric.STEP], max(self.total, 1)
+        time_s = rec.get(Metric.TIME_S) or 0.0
         eta = (total - step) * time_s / step if step else float("nan")  # at the mean pace so far
         text = " | ".join([
             f"{step}/{total} steps ({100 * step / total:.0f}%)",
-            f"epoch {rec['epoch'] + 1}/{self.num_epochs}",
-            f"loss {rec['loss']:.4g}",
-            f"H_route {rec['routing_entropy']:.2f} bits",
-            f"{rec.get('samples_per_s') or 0:,.0f} samples/s",
+            f"epoch {rec[Metric.EPOCH] + 1}/{self.num_epochs}",
+            f"loss {rec[Metric.LOSS]:.4g}",
+            f"H_route {rec[Metric.ROUTING_ENTROPY]:.2f} bits",
+            f"{rec.get(Metric.SAMPLES_PER_S) or 0:,.0f} samples/s",
             f"ETA {format_duration(eta)}",
         ])
         if bar_width:
@@ -186,7 +187,7 @@ class ProgressBar:
             self._write("\r" + text.ljust(self.drawn))  # pad over a longer previous line
             self.drawn = len(text)
             return
-        tenth = 10 * rec["step"] // max(self.total, 1)
+        tenth = 10 * rec[Metric.STEP] // max(self.total, 1)
         if tenth > self.printed_tenth:
             self.printed_tenth = tenth
             self._print(rec)
@@ -195,11 +196,11 @@ class ProgressBar:
         if self.tty:
             if self.drawn:
                 self._write("\n")
-        elif self.last is not None and self.last["step"] != self.printed_step:
+        elif self.last is not None and self.last[Metric.STEP] != self.printed_step:
             self._print(self.last)  # where a stopped run ended, or the final partial interval
 
     def _print(self, rec: dict) -> None:
-        self.printed_step = rec["step"]
+        self.printed_step = rec[Metric.STEP]
         self._write(self.line(rec) + "\n")
 
     def _write(self, text: str) -> None:
@@ -211,7 +212,7 @@ class ProgressBar:
 
 
 class CtrlC:
-    """While active, the first Ctrl-C asks the run to stop (it ends and is saved as "stopped"), the
+    """While active, the first Ctrl-C asks the run to stop (it ends and is saved as stopped), the
     second raises KeyboardInterrupt to abort at once. Signals can only be caught in the main thread;
     elsewhere (main() called from a worker thread) Ctrl-C keeps its default meaning."""
 
@@ -272,8 +273,8 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
     rec = result.last_record or {}
     E = run.config.model.num_experts
     K = len(run.data.regime_names or ())
-    val = rec.get("val_loss")
-    if val is None and result.status in ("finished", "stopped"):
+    val = rec.get(Metric.VAL_LOSS)
+    if val is None and result.status in (RunState.FINISHED, RunState.STOPPED):
         val = validation_loss(run)
     baseline = run.data.persistence_mse()
     if val is None or not math.isfinite(val):
@@ -293,15 +294,15 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
         ("settings", ", ".join(sources)),
         ("data", f"{run.data.name}: {len(run.data.x_train)} training, {len(run.data.x_val)} "
                  f"validation windows"),
-        ("steps", f"{result.steps} of {rec.get('total_steps', '?')}"),
+        ("steps", f"{result.steps} of {rec.get(Metric.TOTAL_STEPS, '?')}"),
         ("wall time", f"{wall_s:.1f} s (training {result.elapsed_s:.1f} s)"),
         ("val loss", val_text),
-        ("routing entropy", _bits(rec.get("routing_entropy"), math.log2(E))),
-        ("load entropy", _bits(rec.get("load_entropy"), math.log2(E))),
-        ("specialisation", _bits(rec.get("specialisation"), math.log2(E))),
+        ("routing entropy", _bits(rec.get(Metric.ROUTING_ENTROPY), math.log2(E))),
+        ("load entropy", _bits(rec.get(Metric.LOAD_ENTROPY), math.log2(E))),
+        ("specialisation", _bits(rec.get(Metric.SPECIALISATION), math.log2(E))),
     ]
-    if rec.get("mi_regime") is not None:
-        rows.append(("I(expert; regime)", _bits(rec["mi_regime"], math.log2(min(E, K)) if K else 0.0)))
+    if rec.get(Metric.MI_REGIME) is not None:
+        rows.append(("I(expert; regime)", _bits(rec[Metric.MI_REGIME], math.log2(min(E, K)) if K else 0.0)))
     rows.append(("checkpoint", str(checkpoint) if checkpoint.is_file() else "not saved"))
     return "\n".join(f"{label:<19}{text}" for label, text in rows)  # 19: the longest label + 2
 
@@ -309,12 +310,15 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
 # ---- commands ---------------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from lfm.store import tensorboard
     from lfm.training.experiment import execute, open_run, prepare_run
     from lfm.training.loop import TrainingControl
 
     try:
         cfg, sources = build_config(args)
         check_device(cfg.training.device)
+        if args.tensorboard is not None and not tensorboard.AVAILABLE:
+            raise BadInput("--tensorboard needs the tensorboard package: pip install tensorboard")
         run = prepare_run(cfg, args.runs_dir, name=args.name)  # loads the data, builds the model
         writer = open_run(run)  # the run's folder: only once the data and model are good
     except (BadInput, ValueError) as e:  # ConfigError and DataError are ValueErrors, as prepare_run's
@@ -332,7 +336,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         with CtrlC(control), writer:  # the writer records an abort or a crash as the run's end
-            result = execute(run, control=control, callbacks=callbacks)
+            if args.tensorboard is not None:  # DIR/<run_id>: runs logged into one DIR compare side by side
+                callbacks.append(tensorboard.TensorBoardLogger(Path(args.tensorboard) / run.run_id,
+                                                               run.config.to_dict(), run_dir=writer.path))
+            result = execute(run, control=control, callbacks=callbacks, backend="cli")
     except KeyboardInterrupt:
         error(f"aborted by a second Ctrl-C: run {run.run_id} is marked stopped, without a checkpoint")
         return EXIT_ABORTED
@@ -343,7 +350,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(format_summary(run, result, time.perf_counter() - start, sources), flush=True)
     except BrokenPipeError:  # e.g. piped into `head`
         pass
-    if result.status in ("diverged", "failed"):
+    if result.status in (RunState.DIVERGED, RunState.FAILED):
         error(f"run {run.run_id} {result.reason}")
         return EXIT_FAILED
     return EXIT_OK
@@ -356,10 +363,10 @@ def _cell(value: Any) -> str:
 def _last_val_loss(reader, run) -> float | None:
     """The run's latest validation loss: usually in its last metrics row, else in an earlier one
     (a run stopped right after a log step, or one still running between epochs)."""
-    value = (run.last_metrics or {}).get("val_loss")
+    value = (run.last_metrics or {}).get(Metric.VAL_LOSS)
     if value is None and run.last_metrics is not None:
         try:
-            values = reader.read_metrics(run.run_id)["val_loss"].dropna()
+            values = reader.read_metrics(run.run_id)[Metric.VAL_LOSS].dropna()
             value = float(values.iloc[-1]) if len(values) else None
         except (OSError, ValueError, KeyError):  # damaged or odd file: show no value rather than fail
             value = None
@@ -377,14 +384,67 @@ def cmd_runs(args: argparse.Namespace) -> int:
     table = [("ID", "STATE", "NAME", "STEPS", "VAL LOSS")]
     for r in runs:
         last = r.last_metrics or {}
-        step = r.status.get("step") or last.get("step") or 0
-        total = r.status.get("total_steps") or last.get("total_steps")
+        step = r.status.get("step") or last.get(Metric.STEP) or 0
+        total = r.status.get("total_steps") or last.get(Metric.TOTAL_STEPS)
         name = " ".join((r.name or "-").split())
         table.append((r.run_id, r.state, name if len(name) <= 30 else name[:27] + "...",
                       f"{step}/{total}" if total else str(step), _cell(_last_val_loss(reader, r))))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write one run's exports: the Runs page's download files, and/or TensorBoard event files."""
+    from lfm.store import RunReader, export
+    from lfm.store.tensorboard import TensorBoardUnavailable, write_tensorboard
+
+    if args.files is None and args.tensorboard is None:
+        raise BadInput("nothing to export: give --tensorboard DIR, --files DIR or both")
+    reader = RunReader(args.runs_dir)
+    try:
+        if not (reader.path(args.run_id) / "config.json").is_file():
+            raise BadInput(f"no run {args.run_id!r} in {args.runs_dir} (`python -m lfm runs` lists them)")
+    except ValueError as e:  # an id that is no run id at all, e.g. one with "/"
+        raise BadInput(e) from None
+    try:
+        if args.files is not None:
+            folder = Path(args.files)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, data in export.export_files(reader, args.run_id).items():
+                (folder / name).write_bytes(data)
+                print(folder / name)
+        if args.tensorboard is not None:
+            # one subfolder per run, so several exports into one DIR show as runs side by side
+            log_dir = Path(args.tensorboard) / args.run_id
+            if any(log_dir.glob("events.out.tfevents.*")):  # TensorBoard would show both copies, mixed
+                raise BadInput(f"{log_dir} already holds event files: remove them or choose another folder")
+            for path in write_tensorboard(reader, args.run_id, log_dir):
+                print(path)
+            print(f"view with: tensorboard --logdir {args.tensorboard}", file=sys.stderr)
+    except TensorBoardUnavailable as e:
+        error(e)
+        return EXIT_FAILED
+    except OSError as e:  # e.g. a folder we may not write
+        error(f"{e.filename}: {e.strerror or e}" if e.filename else e)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    """Send one command to a live run through its folder's control.jsonl (lfm/store/control.py)."""
+    from lfm.store.control import ControlError, send_command
+
+    if (args.action is None) == (args.lambda_value is None):
+        raise BadInput("give one action (pause, resume, step, stop) or --lambda X")
+    command, value = (args.action, None) if args.action else ("set_lambda", args.lambda_value)
+    try:
+        sent = send_command(args.runs_dir, args.run_id, command, value, source="cli")
+    except ControlError as exc:
+        raise BadInput(exc) from None
+    what = f"lambda = {sent.value:g}" if command == "set_lambda" else command
+    print(f"sent {what} to run {args.run_id} (command {sent.seq}); it applies at the run's next log step")
     return EXIT_OK
 
 
@@ -429,12 +489,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--training", metavar="PATH",
                        help="training settings file (default: ./training.json if present)")
     train.add_argument("--data", metavar="NAME_OR_CSV",
-                       help=f"{', '.join(DATA_NAMES)}, or the path of a .csv file of numeric columns")
+                       help=f"{', '.join(BUILT_IN)}, or the path of a .csv file of numeric columns")
     train.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                        help="change one setting (repeatable; the settings are listed below)")
     train.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
     train.add_argument("--name", help="a name for the run, shown in the dashboard and in its folder name")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="also log to TensorBoard while training, into DIR/RUN_ID (needs the tensorboard package)")
     train.set_defaults(func=cmd_train)
 
     runs = commands.add_parser("runs", help="list the runs in the runs folder",
@@ -450,7 +512,46 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--runs-dir", metavar="DIR",
                            help="runs folder (default: $LFM_RUNS_DIR, else ./runs)")
     dashboard.set_defaults(func=cmd_dashboard, streamlit_options=[])
+
+    exp = commands.add_parser(
+        "export", help="write a run's files, or its TensorBoard event files",
+        description=textwrap.fill(
+            "Write one run's exports. --files DIR: the metrics CSV, hyperparameters.json and training.json, "
+            "the provenance and the checkpoint, as the Runs page's downloads. --tensorboard DIR: event files "
+            "in DIR/RUN_ID (scalars, lambda changes, hparams, gate heatmaps); view them with "
+            "`tensorboard --logdir DIR`.", 88))
+    exp.add_argument("run_id", metavar="RUN_ID", help="the run's id, as `python -m lfm runs` lists it")
+    exp.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard event files into DIR/RUN_ID")
+    exp.add_argument("--files", metavar="DIR", help="write the run's export files into DIR")
+    exp.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
+    exp.set_defaults(func=cmd_export)
+
+    control = commands.add_parser(
+        "control", help="pause, resume, step, stop or re-weight a live run",
+        description=textwrap.fill(
+            "Steer a live run, wherever it trains (dashboard, CLI, worker process, Ray), through its "
+            "folder: the command is appended to runs/RUN_ID/control.jsonl and applied at the run's next "
+            "log step (at once while it is paused). A run that has ended takes no commands.", 88))
+    control.add_argument("run_id", metavar="RUN_ID", help="the run's id (its folder name; see `runs`)")
+    control.add_argument("action", nargs="?", choices=("pause", "resume", "step", "stop"),
+                         help="what to do (or --lambda instead)")
+    control.add_argument("--lambda", dest="lambda_value", metavar="X", type=_number,
+                         help="set lambda_entropy to X from the next step on")
+    control.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
+    control.set_defaults(func=cmd_control)
+
+    from lfm.cli_sweep import add_parser as add_sweep_parser  # here: lfm.cli_sweep imports this module
+
+    add_sweep_parser(commands)
     return parser
+
+
+def _number(text: str) -> float:
+    """--lambda's value: parsed with the settings' own grammar (lfm.config.parse_value)."""
+    try:
+        return float(parse_value("lambda_entropy", text))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -472,5 +573,5 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else 0
     except KeyboardInterrupt:  # Ctrl-C outside training, e.g. while the data loads
-        error("interrupted")
+        error("interrupted by Ctrl-C")
         return EXIT_ABORTED

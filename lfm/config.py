@@ -15,7 +15,11 @@ Typing rules, the same for JSON values, typed overrides and parsed strings:
 
 Every check raises ConfigError naming the setting, the value and what is allowed. All checks, including
 those across settings (equal widths, parameter budget), run when a config object is built: a RunConfig
-that exists is valid, and nothing has been allocated for one that is not.
+that exists is valid, and nothing has been allocated for one that is not. A ConfigError keeps its
+parts apart (.source, .field, .message), so a caller can drop or replace the source without editing text.
+
+settings_of reads back what a run recorded, typed and without raising, for views of the run store that
+must show old or damaged runs too. The `dataset` setting's choices come from lfm.datasets.DATASETS.
 """
 from __future__ import annotations
 
@@ -28,21 +32,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, NamedTuple
 
+from lfm.datasets import DATASET_NAMES, DATASETS
+
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # inside the package, so an installed lfm finds it
 GROUPS = ("hyperparameters", "training")  # one file per group: <group>.json
 PARAMETER_BUDGET = 50_000_000  # refuse models estimated above this many parameters
 # The adaptive layers generate a whole weight matrix per sample, kept for the backward pass:
 # refuse batches that would generate more numbers than this (about 1 GiB in float32).
 GENERATED_WEIGHTS_BUDGET = 256_000_000
-SYNTHETIC_DATASETS = ("random", "regimes")  # datasets that make exactly num_samples windows
 
 
 class ConfigError(ValueError):
-    """An invalid setting. .field is the setting at fault (None when no single one is)."""
+    """An invalid setting, in parts a caller can use without editing the text:
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
+    source   where the value came from: a file ("training.json", a path), a form input or None;
+    field    the setting (or input) at fault, None when no single one is;
+    message  what is wrong and what is allowed, without the source.
+
+    str(error) is "source: message" (just the message without a source), the one line the CLI prints.
+    A caller that shows a value typed into a form, not read from a file, shows .message.
+    """
+
+    def __init__(self, message: str, field: str | None = None, source: str | None = None):
+        super().__init__(f"{source}: {message}" if source else message)
+        self.message = message
         self.field = field
+        self.source = source
+
+    def __reduce__(self):  # pickled whole (e.g. by a process pool), not rebuilt from str(error)
+        return type(self), (self.message, self.field, self.source)
+
+    def with_source(self, source: str | None) -> ConfigError:
+        """The same problem, said to come from source (e.g. a file that held the setting)."""
+        return ConfigError(self.message, self.field, source)
 
 
 @dataclass(frozen=True)
@@ -102,11 +124,8 @@ FIELDS: tuple[Field, ...] = (
           "synthetic datasets make exactly this many; real ones are limited by their length.", 8, 1_000_000),
     Field("num_epochs", _T, int, 10, "Passes over the training windows.", 1, 10_000),
     Field("learning_rate", _T, float, 0.001, "Step size of the Adam optimiser.", 0, 1, min_exclusive=True),
-    Field("dataset", _T, str, "regimes", "Where the sequences come from. random: noise, nothing to learn "
-          "(the seed's dummy data). regimes: signals from known generators (sine, square, ...), so expert "
-          "specialisation can be measured. seattle_weather: daily Seattle weather 2012-2015. csv: the "
-          "numeric columns of your own file (set csv_path).",
-          choices=("random", "regimes", "seattle_weather", "csv")),
+    Field("dataset", _T, str, "regimes", "Where the sequences come from. "
+          + " ".join(f"{d.name}: {d.summary}." for d in DATASETS.values()), choices=DATASET_NAMES),
     Field("csv_path", _T, str, None, "Path of a CSV file of numeric columns; only with dataset 'csv'.",
           optional=True, allowed="a file path when dataset is 'csv', otherwise null"),
     Field("device", _T, str, "auto", "Where to train; auto picks cuda, then mps, then cpu.",
@@ -154,7 +173,7 @@ def check_value(name: str, value: Any, source: str | None = None) -> Any:
     source = source or f"{f.group}.json"
 
     def fail(problem: str) -> ConfigError:
-        return ConfigError(f"{source}: {f.name} = {_show(value)} {problem}: allowed {f.allowed}", f.name)
+        return ConfigError(f"{f.name} = {_show(value)} {problem}: allowed {f.allowed}", f.name, source)
 
     if value is None or (f.optional and isinstance(value, str) and not value.strip()):
         if f.optional:
@@ -196,8 +215,8 @@ def parse_value(name: str, text: str) -> Any:
             try:
                 value = float(s)
             except ValueError:
-                raise ConfigError(f"{f.group}.json: {f.name} = {_show(text)} is not a number: "
-                                  f"allowed {f.allowed}", f.name) from None
+                raise ConfigError(f"{f.name} = {_show(text)} is not a number: allowed {f.allowed}",
+                                  f.name, f"{f.group}.json") from None
     return check_value(name, value)
 
 
@@ -224,7 +243,7 @@ class _Settings:
         self._check_combinations(f"{self.group}.json")
 
     def _check_combinations(self, source: str) -> None:
-        pass
+        """Checks across this file's settings; ConfigError with source as its source."""
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields_in(self.group)}
@@ -235,19 +254,19 @@ class _Settings:
         source = source or f"{cls.group}.json"
         if not isinstance(data, Mapping):
             kind = _JSON_TYPES.get(type(data), type(data).__name__)
-            raise ConfigError(f"{source}: the top level must be a JSON object of settings "
-                              f"{{\"name\": value, ...}}, got {kind}")
+            raise ConfigError(f"the top level must be a JSON object of settings "
+                              f"{{\"name\": value, ...}}, got {kind}", source=source)
         known = [f.name for f in fields_in(cls.group)]
         for key in data:
             if key not in known:
                 home = f" (it belongs in {_BY_NAME[key].group}.json)" if key in _BY_NAME else ""
-                raise ConfigError(f"{source}: unknown key {key!r}{home}: known keys are "
-                                  f"{', '.join(known)}", key)
+                raise ConfigError(f"unknown key {key!r}{home}: known keys are {', '.join(known)}",
+                                  key, source)
         values = {key: check_value(key, value, source) for key, value in data.items()}
         try:
             return cls(**values)
         except ConfigError as e:  # a check across settings: name the file it came from
-            raise ConfigError(f"{source}: {str(e).partition(': ')[2]}", e.field) from None
+            raise e.with_source(source) from None
 
 
 @dataclass(frozen=True)
@@ -266,9 +285,9 @@ class ModelConfig(_Settings):
         # The layers mix the feature axis in place (B, S, D) -> (B, S, D): every width is token_dim.
         for name in ("channel_dim", "expert_dim"):
             if getattr(self, name) != self.token_dim:
-                raise ConfigError(f"{source}: {name} = {getattr(self, name)} must equal token_dim = "
+                raise ConfigError(f"{name} = {getattr(self, name)} must equal token_dim = "
                                   f"{self.token_dim}, because the layers mix the feature axis in "
-                                  f"place: allowed {_BY_NAME[name].allowed}", name)
+                                  f"place: allowed {_BY_NAME[name].allowed}", name, source)
 
 
 @dataclass(frozen=True)
@@ -280,8 +299,8 @@ class TrainingConfig(_Settings):
     num_samples: int = _default("num_samples")        # windows made, training + validation
     num_epochs: int = _default("num_epochs")          # passes over the training windows
     learning_rate: float = _default("learning_rate")  # Adam step size
-    dataset: str = _default("dataset")                # random | regimes | seattle_weather | csv
-    csv_path: str | None = _default("csv_path")       # the CSV file, iff dataset == "csv"
+    dataset: str = _default("dataset")                # a name in lfm.datasets.DATASETS
+    csv_path: str | None = _default("csv_path")       # the CSV file, iff the data set reads one ("csv")
     device: str = _default("device")                  # auto | cpu | cuda | mps
     seed: int = _default("seed")                      # seeds data, initialisation and shuffling
     log_every: int = _default("log_every")            # optimiser steps between metric records
@@ -294,18 +313,19 @@ class TrainingConfig(_Settings):
 
     def _check_combinations(self, source: str) -> None:
         allowed = _BY_NAME["csv_path"].allowed
-        if self.dataset == "csv" and self.csv_path is None:
-            raise ConfigError(f"{source}: csv_path = null but dataset = \"csv\": allowed {allowed}",
-                              "csv_path")
-        if self.dataset != "csv" and self.csv_path is not None:
-            raise ConfigError(f"{source}: csv_path = {_show(self.csv_path)} but dataset = "
-                              f"{_show(self.dataset)}: allowed {allowed}", "csv_path")
+        data = DATASETS[self.dataset]  # a valid choice: checked per setting before this
+        if data.needs_file and self.csv_path is None:
+            raise ConfigError(f"csv_path = null but dataset = {_show(self.dataset)}: allowed {allowed}",
+                              "csv_path", source)
+        if not data.needs_file and self.csv_path is not None:
+            raise ConfigError(f"csv_path = {_show(self.csv_path)} but dataset = "
+                              f"{_show(self.dataset)}: allowed {allowed}", "csv_path", source)
         windows = self.num_train_windows
-        if self.dataset in SYNTHETIC_DATASETS and self.batch_size > windows:
-            raise ConfigError(f"{source}: batch_size = {self.batch_size} is more than the {windows} "
+        if data.synthetic and self.batch_size > windows:
+            raise ConfigError(f"batch_size = {self.batch_size} is more than the {windows} "
                               f"training windows (num_samples = {self.num_samples}, val_fraction = "
                               f"{self.val_fraction:g}): allowed integers 1 to {windows} here, or raise "
-                              f"num_samples", "batch_size")
+                              f"num_samples", "batch_size", source)
 
 
 @dataclass(frozen=True)
@@ -327,17 +347,17 @@ class RunConfig:
         params = estimate_parameters(self)
         if params > PARAMETER_BUDGET:
             raise ConfigError(
-                f"hyperparameters.json: the model would have about {params:,} parameters, above the "
+                f"the model would have about {params:,} parameters, above the "
                 f"budget of {PARAMETER_BUDGET:,}. Each adaptive layer has about (adapt_dim + 2) x "
                 f"token_dim^2 of them: lower token_dim = {m.token_dim}, adapt_dim = {m.adapt_dim} or "
-                f"num_experts = {m.num_experts}")
+                f"num_experts = {m.num_experts}", source="hyperparameters.json")
         generated = estimate_generated_weights(self)
         if generated > GENERATED_WEIGHTS_BUDGET:
             raise ConfigError(
-                f"training.json: batch_size = {self.training.batch_size} would make the adaptive layers "
+                f"batch_size = {self.training.batch_size} would make the adaptive layers "
                 f"generate about {generated:,} weights per batch (batch_size x (sequence_length^2 + "
                 f"(1 + num_experts) x token_dim^2)), above the budget of {GENERATED_WEIGHTS_BUDGET:,}: "
-                f"lower batch_size, token_dim or num_experts", "batch_size")
+                f"lower batch_size, token_dim or num_experts", "batch_size", "training.json")
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {"hyperparameters": self.model.to_dict(), "training": self.training.to_dict()}
@@ -363,6 +383,47 @@ class RunConfig:
             values[f.group][name] = parse_value(name, value) if isinstance(value, str) else value
         return RunConfig(dataclasses.replace(self.model, **values["hyperparameters"]),
                          dataclasses.replace(self.training, **values["training"]))
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The settings a run recorded (its config.json, a checkpoint's "config"), read for display.
+
+    Reading never raises. Every run this version writes holds a valid RunConfig, and `config` is it.
+    A record written by an older version, edited by hand or damaged may not validate: then `config`
+    is None, `problem` says why, and each setting still reads as recorded where it passes its own
+    check, None where it does not. A missing setting (or group) takes its default, as in
+    RunConfig.from_dict. Look settings up by name: settings["lambda_entropy"]; a name that is not a
+    setting raises ConfigError, so a typo cannot read as a missing value.
+    """
+    config: RunConfig | None     # the validated config; None when the record does not validate
+    values: Mapping[str, Any]    # every setting of FIELDS by name -> typed value, or None if unusable
+    problem: str | None = None   # why config is None (the ConfigError's text)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[field_by_name(name).name]
+
+
+def settings_of(record: Any) -> RunSettings:
+    """RunSettings of a recorded config dict {"hyperparameters": {...}, "training": {...}}."""
+    try:
+        config = RunConfig.from_dict(record)
+        return RunSettings(config, config.flat())
+    except ConfigError as e:
+        problem = str(e)
+    values = {}
+    for f in FIELDS:
+        group = record.get(f.group, {}) if isinstance(record, Mapping) else None  # None: unreadable
+        if not isinstance(group, Mapping):
+            values[f.name] = None
+        elif f.name not in group:
+            values[f.name] = f.default
+        else:
+            try:
+                values[f.name] = check_value(f.name, group[f.name])
+            except ConfigError:
+                values[f.name] = None
+    return RunSettings(None, values, problem)
 
 
 def _settings(cfg: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
@@ -407,19 +468,20 @@ def read_json(path: str | os.PathLike) -> Any:
         keys = [key for key, _ in pairs]
         for key in keys:
             if keys.count(key) > 1:
-                raise ConfigError(f"{path}: key {key!r} appears twice", key)
+                raise ConfigError(f"key {key!r} appears twice", key, str(path))
         return dict(pairs)
 
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
+        raise ConfigError("file not found", source=str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it as UTF-8 text: {e}") from None
+        raise ConfigError(f"cannot read it as UTF-8 text: {e}", source=str(path)) from None
     try:
         return json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+        raise ConfigError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}",
+                          source=str(path)) from None
 
 
 def load_run_config(hyperparameters_path: str | os.PathLike | None = None,
@@ -457,16 +519,17 @@ def load_presets(path: str | os.PathLike | None = None) -> dict[str, Preset]:
     path = Path(path) if path is not None else ASSETS_DIR / "presets.json"
     data = read_json(path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be an object of presets by name")
+        raise ConfigError("the top level must be an object of presets by name", source=str(path))
     presets = {}
     for name, entry in data.items():
         if (not isinstance(entry, dict) or set(entry) != {"description", "overrides"}
                 or not isinstance(entry["description"], str) or not isinstance(entry["overrides"], dict)):
-            raise ConfigError(f"{path}: preset {name!r} must be "
-                              f"{{\"description\": text, \"overrides\": {{setting: value, ...}}}}")
+            raise ConfigError(f"preset {name!r} must be "
+                              f"{{\"description\": text, \"overrides\": {{setting: value, ...}}}}",
+                              source=str(path))
         try:
             RunConfig().with_overrides(entry["overrides"])
         except ConfigError as e:
-            raise ConfigError(f"{path}: preset {name!r}: {e}", e.field) from None
+            raise ConfigError(f"preset {name!r}: {e}", e.field, str(path)) from None
         presets[name] = Preset(entry["description"], dict(entry["overrides"]))
     return presets

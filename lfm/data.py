@@ -1,7 +1,7 @@
 """Data sets for next-step prediction: windows of S+1 steps give x = steps[0:S], y = steps[1:S+1].
 
-Four sources, chosen by `TrainingConfig.dataset` and built by `load_data`:
-- "random": the seed's dummy data, x and y independent N(0, 1): nothing to learn (see DATASET_NOTES).
+Four sources, listed in lfm.datasets.DATASETS (chosen by `TrainingConfig.dataset`, built by `load_data`):
+- "random": the seed's dummy data, x and y independent N(0, 1): nothing to learn (`make_random`).
 - "regimes" (default): synthetic windows from K=4 generators, label kept for specialisation metrics.
 - "seattle_weather": the daily Seattle series from vega_datasets, weather category as the regime.
 - "csv": any table of numeric columns, optional "regime"/"label" column (see `load_csv`).
@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from lfm.datasets import DataError, dataset  # DataError lives with the registry, which needs no torch
+
 REGIME_NAMES = ["sine", "square", "sawtooth", "ar1"]
 REGIME_LEVELS = [-1.5, -0.5, 0.5, 1.5]  # one per regime, 1 apart: the window mean reveals the regime
 # Period ranges (steps) of the periodic regimes: each regime keeps its own rhythm, so one predictor per
@@ -35,22 +37,6 @@ REGIME_LEVELS = [-1.5, -0.5, 0.5, 1.5]  # one per regime, 1 apart: the window me
 # a sample's frequency had to be inferred from a few steps, and the default model ended 2x, not 3x,
 # below the repeat-last-value baseline, measured).
 REGIME_PERIODS = {"sine": (7.0, 9.0), "square": (5.5, 6.5), "sawtooth": (4.5, 5.5)}
-
-DATASET_NOTES = {  # one line per data set, for the UI
-    "random": "Random x and random y (the seed's dummy data): there is nothing to learn, "
-              "the best possible MSE is ~1 (the variance of y).",
-    "regimes": "Synthetic sine / square / sawtooth / AR(1) windows, each at its own level so the "
-               "window mean reveals the regime; next-step prediction.",
-    "seattle_weather": "Seattle daily weather 2012-2015 (precipitation, temp_max, temp_min, wind); "
-                       "regime = weather category of the last input day.",
-    "csv": "Your CSV: numeric columns, optional 'regime' or 'label' column; chronological split.",
-}
-RANDOM_NOTE = DATASET_NOTES["random"]
-
-
-class DataError(ValueError):
-    """A data set cannot be built; the message names the file, column or row counts at fault."""
-
 
 @dataclass
 class DataBundle:
@@ -285,16 +271,6 @@ def load_csv(path_or_buffer, sequence_length: int, val_fraction: float, seed: in
 
 
 def load_data(training, token_dim: int) -> DataBundle:
-    """Build the data set named by training.dataset (a TrainingConfig or anything with its fields)."""
-    dataset, S = training.dataset, training.sequence_length
-    if dataset == "random":
-        return make_random(training.num_samples, S, token_dim, training.seed, training.val_fraction)
-    if dataset == "regimes":
-        return make_regimes(training.num_samples, S, training.seed, training.val_fraction)
-    if dataset == "seattle_weather":
-        return load_seattle_weather(S, training.val_fraction)
-    if dataset == "csv":
-        if not training.csv_path:
-            raise DataError("dataset 'csv' needs csv_path (the CSV file to load)")
-        return load_csv(training.csv_path, S, training.val_fraction, training.seed)
-    raise DataError(f"unknown dataset {dataset!r}; choose random, regimes, seattle_weather or csv")
+    """Build the data set named by training.dataset (a TrainingConfig or anything with its fields)
+    with its builder from the registry, lfm.datasets.DATASETS."""
+    return dataset(training.dataset).build(training, token_dim)

@@ -14,14 +14,14 @@ import streamlit as st
 from lfm.store.results import curves, results_table
 from lfm.store import RunReader
 from lfm.lab.sweep import sweep_groups
+from lfm.store.schema import BITS_METRICS, LIVE_STATES, Metric, RunState
 from ui import lab_charts, state
-from ui.live import LIVE_STATES, list_runs, watch_for_new_runs
+from ui.live import list_runs, watch_for_new_runs
 from ui.routing import through_router
 
 SELECTION = "compare_runs"  # session key of the run multiselect
 LATEST_FINISHED = 5  # default selection without a sweep: this many newest finished runs
-LOSS_METRICS = ("val_loss", "loss", "total_loss")
-BITS_METRICS = ("routing_entropy", "load_entropy", "specialisation", "mi_regime")
+LOSS_METRICS = (Metric.VAL_LOSS, Metric.LOSS, Metric.TOTAL_LOSS)  # validation first: the one to compare
 REFRESH_S = 2.0
 ANY, NO_GROUP = "(any run)", "(runs outside a sweep)"
 
@@ -39,8 +39,10 @@ if not runs:
     st.stop()
 
 
-def setting(summary, group: str, name: str, default=None):
-    return summary.config.get(group, {}).get(name, default)
+def setting(summary, name: str, default=None):
+    """A run's recorded setting (RunSummary.settings), or default where its record has no usable value."""
+    value = summary.settings[name]
+    return default if value is None else value
 
 
 def fresh_selection():
@@ -49,10 +51,10 @@ def fresh_selection():
 
 
 # 1. Filters and the selection.
-lambdas = [float(setting(r, "hyperparameters", "lambda_entropy", 0.0)) for r in runs]
+lambdas = [float(setting(r, "lambda_entropy", 0.0)) for r in runs]
 with st.sidebar:
     st.header("Filter runs")
-    datasets = sorted({str(setting(r, "training", "dataset", "?")) for r in runs})
+    datasets = sorted({str(setting(r, "dataset", "?")) for r in runs})
     want_data = st.multiselect("Data set", datasets, key="compare_datasets", placeholder="all data sets",
                                on_change=fresh_selection)
     all_states = sorted({r.state for r in runs})
@@ -69,7 +71,7 @@ with st.sidebar:
 
 def passes(summary, lam: float) -> bool:
     group = summary.meta.get("group")
-    return ((not want_data or setting(summary, "training", "dataset") in want_data)
+    return ((not want_data or setting(summary, "dataset") in want_data)
             and (not want_states or summary.state in want_states)
             and low - 1e-12 <= lam <= high + 1e-12
             and (want_group == ANY or (want_group == NO_GROUP and not group) or group == want_group))
@@ -86,7 +88,7 @@ def default_selection(candidates) -> list[str]:
     newest = next(iter(sweep_groups(candidates)), None)
     if newest is not None:
         return [r.run_id for r in candidates if r.meta.get("group") == newest.group]
-    finished = [r for r in candidates if r.state == "finished"] or candidates
+    finished = [r for r in candidates if r.state == RunState.FINISHED] or candidates
     return [r.run_id for r in finished[:LATEST_FINISHED]]
 
 
@@ -97,7 +99,7 @@ def short_label(run_id: str) -> str:
     """'name · state', with λ added unless the name says it already (a sweep's runs do)."""
     r = by_id[run_id]
     name = r.name or run_id
-    lam = "" if "λ=" in name else f" · λ={setting(r, 'hyperparameters', 'lambda_entropy', '?')}"
+    lam = "" if "λ=" in name else f" · λ={setting(r, 'lambda_entropy', '?')}"
     return f"{name}{lam} · {r.state}"
 
 
@@ -133,8 +135,8 @@ def matrices(run_ids):
     in order of λ, then balance, then seed."""
     def key(run_id):
         r = by_id[run_id]
-        return (float(setting(r, "hyperparameters", "lambda_entropy", 0.0)),
-                float(setting(r, "hyperparameters", "balance_coef", 0.0)), setting(r, "training", "seed", 0))
+        return (float(setting(r, "lambda_entropy", 0.0)), float(setting(r, "balance_coef", 0.0)),
+                setting(r, "seed", 0))
 
     found, lams, labels, names = [], [], [], None
     for run_id in sorted(run_ids, key=key):

@@ -1,7 +1,8 @@
 """Runs: every run in the store (started here, from the CLI, or earlier), with its charts and files.
 
 Export (lfm.store.export builds the bytes): the metrics as CSV, the settings as the seed's hyperparameters.json
-and training.json, the checkpoint, and each chart as SVG. Streamlit's own chart toolbar (hover a chart)
+and training.json, the checkpoint, TensorBoard event files (lfm.store.tensorboard, zipped), the run's
+provenance, and each chart as SVG. Streamlit's own chart toolbar (hover a chart)
 gives PNG only, so the SVG files are drawn on the server by ui.explore_charts.svg_bytes. Every button
 builds its file when pressed (a callable), so showing the page reads no checkpoint and draws no SVG.
 """
@@ -11,10 +12,11 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from lfm.store import export
+from lfm.store import export, provenance, tensorboard
 from lfm.config import ConfigError
-from ui import charts, state
+from ui import run_charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
+from lfm.store.schema import Metric
 from ui.live import LAYOUT, all_charts, chart_calls, list_runs, progress, run_label, run_view, watch_for_new_runs
 from ui.routing import through_router
 
@@ -30,20 +32,20 @@ if not runs:
 
 
 def row(r) -> dict:
-    hp, tr, last = r.config.get("hyperparameters", {}), r.config.get("training", {}), r.last_metrics or {}
+    settings, last = r.settings, r.last_metrics or {}
     return {
-        "run": r.run_id, "name": r.name or "", "state": r.state, "dataset": tr.get("dataset"),
-        "lambda": hp.get("lambda_entropy"), "balance": hp.get("balance_coef"), "experts": hp.get("num_experts"),
-        "step": last.get("step"), "loss": last.get("loss"), "val loss": last.get("val_loss"),
-        "routing H (bits)": last.get("routing_entropy"), "load H (bits)": last.get("load_entropy"),
-        "created": r.created,
+        "run": r.run_id, "name": r.name or "", "state": str(r.state), "dataset": settings["dataset"],
+        "lambda": settings["lambda_entropy"], "balance": settings["balance_coef"],
+        "experts": settings["num_experts"], "step": last.get(Metric.STEP), "loss": last.get(Metric.LOSS),
+        "val loss": last.get(Metric.VAL_LOSS), "routing H (bits)": last.get(Metric.ROUTING_ENTROPY),
+        "load H (bits)": last.get(Metric.LOAD_ENTROPY), "created": r.created,
     }  # fmt: skip
 
 
 def svg_charts(view, smoothing: float) -> dict:
     """Title -> zero-argument function drawing that chart as on this page (for the SVG downloads)."""
     calls = chart_calls(view, smoothing)
-    return {calls[slot].title: functools.partial(getattr(charts, calls[slot].name), *calls[slot].args,
+    return {calls[slot].title: functools.partial(run_charts.BUILDERS[calls[slot].name], *calls[slot].args,
                                                  **calls[slot].kwargs)
             for row in LAYOUT for slot in row if slot in calls}  # in the page's order
 
@@ -67,9 +69,20 @@ def export_section(reader, summary, view, smoothing: float) -> None:
                        export.checkpoint_file_name(run_id), "application/octet-stream", icon=":material/memory:",
                        key="export_checkpoint", disabled=checkpoint is None, width="stretch",
                        help=None if checkpoint else "A run writes its checkpoint when it ends.")
+    c5, c6, _, _ = st.columns(4)
+    c5.download_button("TensorBoard (zip)", lambda: tensorboard.tensorboard_zip(reader, run_id),
+                       tensorboard.tensorboard_zip_name(run_id), "application/zip", icon=":material/monitoring:",
+                       key="export_tensorboard", disabled=not tensorboard.AVAILABLE, width="stretch",
+                       help="Event files: unzip, then `tensorboard --logdir .`" if tensorboard.AVAILABLE
+                       else "Needs the tensorboard package: `pip install tensorboard`.")
+    facts = export.provenance_json(reader, run_id)
+    c6.download_button("Provenance (JSON)", facts or b"", export.provenance_file_name(run_id), "application/json",
+                       icon=":material/fingerprint:", key="export_provenance", disabled=facts is None, width="stretch",
+                       help=None if facts else "Recorded when a run starts training (runs since provenance exists).")
     st.caption("Train the same run again: put both JSON files in one folder and run `python -m lfm train "
                "--hyperparameters hyperparameters.json --training training.json`. The metrics open in pandas or "
-               "a spreadsheet; the checkpoint loads with `torch.load(path, weights_only=True)` and on **Explore**.")
+               "a spreadsheet; the checkpoint loads with `torch.load(path, weights_only=True)` and on **Explore**; "
+               f"the TensorBoard files come from `python -m lfm export {run_id} --tensorboard DIR` too.")
     st.markdown("**Charts as SVG** (for slides and papers; hover a chart for PNG, from Streamlit's chart toolbar)")
     builders = svg_charts(view, smoothing)
     if not SVG_EXPORT_AVAILABLE:
@@ -86,6 +99,15 @@ def export_section(reader, summary, view, smoothing: float) -> None:
                                        width="stretch")
 
 
+def provenance_section(summary) -> None:
+    """What produced the run (lfm.store.provenance): versions, git revision, device, host."""
+    facts = provenance.read(summary.path)
+    if facts is None:
+        st.caption("No provenance recorded: the run has not started training, or predates provenance.json.")
+    else:
+        st.dataframe(pd.DataFrame(provenance.describe(facts), columns=["what", "recorded"]), hide_index=True)
+
+
 st.dataframe(pd.DataFrame([row(r) for r in runs]), hide_index=True, width="stretch")
 labels = {r.run_id: run_label(r) for r in runs}
 run_id = st.selectbox("Show run", list(labels), format_func=labels.get, key="runs_page_run")
@@ -93,8 +115,10 @@ summary = next(r for r in runs if r.run_id == run_id)
 smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="runs_smoothing")
 view = run_view(run_id)
 view.refresh(reader, watcher)
-progress(view, summary.config, view.status.get("state", summary.state))
-with st.expander("Export: metrics, settings, checkpoint, charts as SVG", icon=":material/download:"):
+progress(view, summary.settings, view.status.get("state", summary.state))
+with st.expander("Provenance: versions, git revision, device, host", icon=":material/fingerprint:"):
+    provenance_section(summary)
+with st.expander("Export: metrics, settings, checkpoint, TensorBoard, charts as SVG", icon=":material/download:"):
     export_section(reader, summary, view, smoothing)
 all_charts(view, smoothing)
 watch_for_new_runs(watcher)

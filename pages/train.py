@@ -2,10 +2,12 @@
 
 import streamlit as st
 
-from lfm.data import RANDOM_NOTE, DataError
+from lfm.config import ConfigError, check_value
+from lfm.data import DataError
+from lfm.datasets import DATASETS
+from lfm.store.schema import LIVE_STATES, Metric, RunState
 from ui import state
-from ui.live import (LIVE_STATES, all_charts, forget_run_list, list_runs, progress, run_label, run_view,
-                     watch_for_new_runs)
+from ui.live import all_charts, forget_run_list, list_runs, progress, run_label, run_view, watch_for_new_runs
 from ui.settings import render_settings
 from ui.routing import through_router
 
@@ -37,7 +39,7 @@ if settings.config is None:
 runs = list_runs(reader, watcher)
 labels = {r.run_id: run_label(r) for r in runs}
 choice = st.selectbox("Watching", [FOLLOW, *labels], key="watch", format_func=lambda k: labels.get(k, k))
-queued = [j for j in manager.active() if j.state == "queued"]
+queued = [j for j in manager.active() if j.state == RunState.QUEUED]
 if queued:
     st.info(f"{len(queued)} run(s) queued: at most {manager.max_concurrent} train at once (one per CPU core).")
 run_id = (runs[0].run_id if runs else None) if choice == FOLLOW else choice
@@ -58,7 +60,7 @@ if job is None:
     st.caption("This run was not started by this dashboard (CLI, another process or an earlier session): "
                "it is shown read-only.")
 else:
-    paused = job_state == "paused"
+    paused = job_state == RunState.PAUSED
     if c1.button("Resume" if paused else "Pause", icon=":material/play_arrow:" if paused else ":material/pause:",
                  disabled=not job.active, width="stretch"):
         job.control.resume() if paused else job.control.pause()
@@ -68,21 +70,22 @@ else:
     if c3.button("Stop", icon=":material/stop:", disabled=not job.active, width="stretch"):
         manager.stop(job)
         st.rerun()
-    hp = summary.config.get("hyperparameters", {})
-    current = (summary.last_metrics or {}).get("lambda_entropy", hp.get("lambda_entropy", 0.0))  # after changes
+    started_with = summary.settings["lambda_entropy"] or 0.0
+    current = (summary.last_metrics or {}).get(Metric.LAMBDA_ENTROPY, started_with)  # after changes
     new_lambda = c4.number_input("λ while training", value=float(current), step=0.05,
                                  format="%.3f", key=f"live_lambda_{run_id}", disabled=not job.active,
                                  help="Changes lambda_entropy from the next step on, without a restart; "
                                       "the charts mark the change.")
     if c5.button("Apply λ", disabled=not job.active, width="stretch"):
-        if -10 <= new_lambda <= 10:
-            job.control.set_lambda(new_lambda)
+        try:  # the setting's own check: the same range and message as the form, the files and the CLI
+            job.control.set_lambda(check_value("lambda_entropy", new_lambda))
             st.toast(f"lambda → {new_lambda:g} from the next step")
-        else:
-            st.error(f"lambda_entropy = {new_lambda:g} is out of range: allowed -10 to 10")
+        except ConfigError as e:
+            st.error(e.message)
 
-if summary.config.get("training", {}).get("dataset") == "random":
-    st.info(RANDOM_NOTE)  # the seed's dummy data: a flat loss here is the right answer, not a bug
+data = DATASETS.get(summary.settings["dataset"])
+if data is not None and not data.learnable:
+    st.info(data.note)  # e.g. the seed's dummy data: a flat loss here is the right answer, not a bug
 s1, s2 = st.columns(2)
 smoothing = s1.slider("Smoothing (debiased EMA, as TensorBoard)", 0.0, 0.99, 0.6, 0.01, key="smoothing")
 refresh_s = s2.slider("Refresh every (s)", 0.5, 10.0, 1.0, 0.5, key="refresh_s")
@@ -96,8 +99,8 @@ def live_view():
     view = run_view(run_id)
     view.refresh(reader, watcher)
     now = manager.by_run_id(run_id)
-    current = now.state if now else view.status.get("state", "unknown")
-    progress(view, summary.config, current)
+    current = now.state if now else view.status.get("state", RunState.UNKNOWN)
+    progress(view, summary.settings, current)
     all_charts(view, smoothing)
     if live and current not in LIVE_STATES:
         st.rerun()  # the run ended: redraw the page once so controls and refresh turn off

@@ -143,3 +143,24 @@ def test_a_second_tab_sees_and_controls_the_same_run(runs_dir):
     (run,) = wait_for_runs(runs_dir, ("stopped",))
     first.run()
     assert any("stopped" in m.value for m in first.markdown)
+
+
+def test_lambda_while_training_is_checked_by_the_settings_own_rule(runs_dir):
+    at = start_long_run(runs_dir)
+    at.run()
+    box = next(n for n in at.number_input if n.label == "λ while training")
+    box.set_value(11.0)
+    button(at, "Apply λ").click().run()
+    assert any(e.value == "lambda_entropy = 11 is out of range: allowed numbers -10 to 10" for e in at.error)
+    box = next(n for n in at.number_input if n.label == "λ while training")
+    box.set_value(0.5)
+    button(at, "Apply λ").click().run()
+    assert not at.exception and not at.error
+    reader = RunReader(runs_dir)
+    (run,) = reader.list_runs()
+    deadline = time.time() + 30
+    while time.time() < deadline and not reader.read_events(run.run_id):
+        time.sleep(0.1)
+    assert [e["value"] for e in reader.read_events(run.run_id)] == [0.5]  # the refused 11 never reached it
+    button(at, "Stop").click().run()
+    wait_for_runs(runs_dir, ("stopped",))

@@ -1,19 +1,22 @@
-"""Tests for ui/charts.py: every builder yields a valid Vega-Lite spec, stays small on long runs, and keeps
-the shared conventions (expert colours, fonts, tooltips); live_spec gives the same specs from templates
-built once per chart shape; plus the downsampling and smoothing maths."""
+"""Tests for the run charts (ui/run_charts.py), their style (ui/chart_style.py) and live templates
+(ui/templates.py): every builder yields a valid Vega-Lite spec, stays small on long runs, and keeps the
+shared conventions (expert colours, fonts, tooltips); the quadrant's entropies are lfm.nn.entropy's;
+live_spec gives the same specs from templates built once per chart shape. The data reduction is tested
+in test_reduce.py; speed is measured by bench/bench_charts.py, not asserted here."""
 import json
 import math
 from pathlib import Path
 import re
-import time
-import timeit
 
 import altair as alt
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from ui import charts
+from lfm.nn.entropy import compute_entropy, varentropy
+from ui import chart_style, explore_charts, lab_charts, reduce, templates
+from ui import run_charts as charts
 
 E = 4
 EVENTS = [{"step": 300, "kind": "lambda_change", "value": 0.3}, {"step": 50, "kind": "pause"}]
@@ -114,11 +117,8 @@ def test_every_mark_has_a_tooltip_and_projector_sized_fonts(small_specs):
 
 def test_long_run_charts_stay_under_3000_points():
     gates, labels, names = make_probe(num_samples=20_000)
-    start = time.perf_counter()
-    built = all_builders(make_run(100_000), gates, labels, names)
-    for name, chart in built.items():
+    for name, chart in all_builders(make_run(100_000), gates, labels, names).items():
         assert dataset_rows(chart.to_dict()) <= 3000, name
-    assert time.perf_counter() - start < 10
 
 
 def test_many_experts_heatmap_stays_small():
@@ -126,56 +126,8 @@ def test_many_experts_heatmap_stays_small():
     assert dataset_rows(charts.gate_load_heatmap(df, 16).to_dict()) <= 3000
 
 
-def test_downsample_keeps_extremes_last_row_and_is_fast():
-    df = make_run(100_000)
-    df.loc[12_345, "loss"] = 99.0  # a spike that naive striding would miss
-    df["phase"] = np.where(df["step"] < 500_000, "warm-up", "main")  # a non-numeric column
-    seconds = min(timeit.repeat(lambda: charts.downsample(df, max_points=2000), number=1, repeat=3))
-    assert seconds < 0.5  # best of 3, so a busy machine does not fail it
-    small = charts.downsample(df, max_points=2000)
-    assert len(small) <= 2000
-    assert list(small.columns) == list(df.columns)
-    for col in df.columns.drop("phase"):
-        np.testing.assert_equal(small[col].min(), df[col].min(), col)  # NaN skipped; all-NaN stays NaN
-        np.testing.assert_equal(small[col].max(), df[col].max(), col)
-    pd.testing.assert_series_equal(small.iloc[-1], df.iloc[-1], check_names=False)
-    assert small["step"].is_monotonic_increasing
-    assert small["step"].dtype == df["step"].dtype
-    assert set(small["phase"]) == {"warm-up", "main"}
-
-
-def test_downsample_keeps_a_falling_curve_falling():
-    # min and max go out in the order they occurred: a monotone curve must not become a zigzag
-    df = pd.DataFrame({"step": np.arange(10_000), "entropy": np.linspace(2.0, 0.0, 10_000)})
-    small = charts.downsample(df, max_points=500)
-    assert small["entropy"].is_monotonic_decreasing
-    assert small["step"].is_monotonic_increasing
-
-
-def test_downsample_leaves_small_frames_alone():
-    df = make_run(100)
-    assert charts.downsample(df, max_points=2000) is df
-
-
-def test_ema_smooth_weight_zero_is_identity():
-    values = pd.Series([3.0, np.nan, 1.0, 7.0])
-    pd.testing.assert_series_equal(charts.ema_smooth(values, 0.0), values)
-
-
-def test_ema_smooth_matches_hand_computed_debiased_ema():
-    # w = 0.5: last = 0.5, 1.25, 2.625; debias 1 - 0.5**n = 0.5, 0.75, 0.875 -> 1, 5/3, 3
-    np.testing.assert_allclose(charts.ema_smooth([1.0, 2.0, 4.0], 0.5), [1.0, 5 / 3, 3.0])
-    # a NaN stays NaN and is skipped: the next value is the second one seen
-    np.testing.assert_allclose(charts.ema_smooth([1.0, np.nan, 2.0], 0.5), [1.0, np.nan, 5 / 3])
-    with pytest.raises(ValueError):
-        charts.ema_smooth([1.0], 1.0)
-
-
-def test_dead_experts():
-    assert charts.dead_experts([0.5, 0.3, 0.19, 0.01]) == [3]  # 0.01 < 0.1 / 4
-    assert charts.dead_experts([5.0, 3.0, 1.9, 0.1]) == [3]  # shares, whatever the total
-    assert charts.dead_experts([0.5, 0.3, 0.19, 0.01], threshold=0.2) == [2, 3]
-    assert charts.dead_experts([0.25] * 4) == []
+def test_utilisation_chart_flags_dead_experts():
+    # the rule itself (lfm.store.results.dead_experts) is tested in test_results.py
     spec = charts.utilisation_chart([0.5, 0.3, 0.19, 0.01]).to_dict()
     rows = [row for rows in spec["datasets"].values() for row in rows if "status" in row]
     assert [row["status"] for row in rows] == ["active", "active", "active", "dead"]
@@ -183,12 +135,12 @@ def test_dead_experts():
 
 
 def test_expert_colours_are_the_same_in_every_chart(small_specs):
-    expected_scale = charts.expert_color_scale(E).to_dict()
-    expected_expr = charts.expert_label_color(E).to_dict()
+    expected_scale = chart_style.expert_color_scale(E).to_dict()
+    expected_expr = chart_style.expert_label_color(E).to_dict()
     for e in range(E):  # the label expression and the scale give expert e the same colour
         assert f"'expert {e}' ? '{expected_scale['range'][e]}'" in expected_expr["expr"]
     assert len(set(expected_scale["range"])) == E
-    names = charts.expert_names(E)
+    names = chart_style.expert_names(E)
     for name in ("gate_load_heatmap", "probe_heatmap", "regime_matrix_chart", "utilisation_chart"):
         nodes = list(walk(small_specs[name]))
         scales = [n for n in nodes if n.get("domain") == names and "range" in n]
@@ -196,7 +148,7 @@ def test_expert_colours_are_the_same_in_every_chart(small_specs):
         assert scales or exprs, name
         assert all(s == expected_scale for s in scales), name
         assert all(x == expected_expr for x in exprs), name
-    assert charts.expert_color_scale(3).to_dict()["range"] == expected_scale["range"][:3]
+    assert chart_style.expert_color_scale(3).to_dict()["range"] == expected_scale["range"][:3]
 
 
 def test_lambda_events_are_drawn_and_labelled(small_specs):
@@ -241,24 +193,38 @@ def test_probe_heatmap_groups_samples_by_regime():
     assert by_sample == pytest.approx({i: g[0] for i, g in enumerate(gates)})
 
 
-def test_entropy_helpers_and_quadrant_scale():
-    uniform, one_hot = np.full(E, 1 / E), np.eye(E)[0]
-    np.testing.assert_allclose(charts.gate_entropy_bits([uniform, one_hot]), [2.0, 0.0], atol=1e-9)
-    np.testing.assert_allclose(charts.gate_varentropy_bits([uniform, one_hot]), [0.0, 0.0], atol=1e-9)
-    samples = np.random.default_rng(0).dirichlet(np.full(E, 0.3), 5000)
-    v_max = charts.max_varentropy(E)
-    assert charts.gate_varentropy_bits(samples).max() <= v_max + 1e-6
+def test_quadrant_points_are_lfm_entropies():
+    # one implementation of the formulas: the chart's numbers are lfm.nn.entropy's, to the last bit
+    gates, labels, names = make_probe(num_samples=200)
+    gates[0], gates[1] = [1.0, 0.0, 0.0, 0.0], [0.25] * 4  # a one-hot gate (p = 0 entries) and a uniform one
+    points = charts.quadrant_chart.data_step(gates, labels, names).tables["points"]
+    probs = torch.tensor(gates, dtype=torch.float64)  # (P, E)
+    np.testing.assert_array_equal(points["entropy"], compute_entropy(probs).numpy())
+    np.testing.assert_array_equal(points["varentropy"], varentropy(probs).numpy())
+    np.testing.assert_allclose(points["entropy"][:2], [0.0, 2.0], atol=1e-9)
+    np.testing.assert_allclose(points["varentropy"][:2], [0.0, 0.0], atol=1e-9)
+
+
+@pytest.mark.parametrize("num_experts", [2, 4, 7])
+def test_quadrant_scale_holds_every_varentropy(num_experts):
+    samples = np.random.default_rng(0).dirichlet(np.full(num_experts, 0.3), 5000)  # (N, E)
+    v_max = charts.max_varentropy(num_experts)
+    # a grid search: within 1e-4 of the true maximum (the chart also stretches to its largest point)
+    assert varentropy(torch.from_numpy(samples)).max().item() <= v_max * (1 + 1e-4)
+    if num_experts == 2:  # E = 2: p = (t, 1 - t) has varentropy t(1-t) log2((1-t)/t)^2, largest ~0.9 bits²
+        t = np.linspace(1e-6, 0.5, 200_001)
+        assert v_max == pytest.approx((t * (1 - t) * np.log2((1 - t) / t) ** 2).max(), rel=1e-3)
     assert set(charts.QUADRANT_LABELS.values()) == {"confident", "evenly unsure", "a few strong candidates",
                                                     "confused"}
 
 
 def test_lambda_color_scale_is_centred_at_zero():
-    scale = charts.lambda_color_scale([0.01, 0.3, -0.1]).to_dict()
+    scale = chart_style.lambda_color_scale([0.01, 0.3, -0.1]).to_dict()
     assert scale["domain"] == [-0.3, 0.0, 0.3]
     assert len(scale["range"]) == 3
-    assert charts.lambda_color_scale([0.0]).to_dict()["domain"] == [-1.0, 0.0, 1.0]
+    assert chart_style.lambda_color_scale([0.0]).to_dict()["domain"] == [-1.0, 0.0, 1.0]
     spec = alt.Chart(pd.DataFrame({"lambda_entropy": [0.1, -0.1]})).mark_point().encode(
-        color=alt.Color("lambda_entropy:Q", scale=charts.lambda_color_scale([0.1, -0.1]))).to_dict()
+        color=alt.Color("lambda_entropy:Q", scale=chart_style.lambda_color_scale([0.1, -0.1]))).to_dict()
     assert spec["encoding"]["color"]["scale"]["domain"][1] == 0.0
 
 
@@ -270,9 +236,21 @@ def test_every_chart_has_a_short_explanation():
     assert "log2(E)" in charts.EXPLANATIONS["entropy_chart"]
 
 
-def test_charts_module_is_pure():
-    source = Path(charts.__file__).read_text()
+@pytest.mark.parametrize("module", [chart_style, reduce, templates, charts, explore_charts, lab_charts])
+def test_chart_modules_are_pure(module):
+    source = Path(module.__file__).read_text()
     assert "import streamlit" not in source and "open(" not in source
+
+
+@pytest.mark.parametrize("definition, home", [
+    *((name, "ui.chart_style") for name in ("MAX_POINTS", "FONT", "GREY", "SVG", "EXPERT_PALETTE",
+                                             "def axis", "def legend", "def expert_names", "def finish")),
+    ("def downsample", "ui.reduce"), ("def ema_smooth", "ui.reduce")])
+def test_each_chart_helper_has_one_home(definition, home):
+    # defined once, imported by every chart module that uses it: no private copies (_axis, a second FONT)
+    modules = (chart_style, reduce, templates, charts, explore_charts, lab_charts)
+    pattern = re.compile(rf"^(def )?_?{re.escape(definition.removeprefix('def '))}\b", re.MULTILINE)
+    assert [m.__name__ for m in modules if pattern.search(Path(m.__file__).read_text())] == [home]
 
 
 # ---- live_spec: the same charts from cached templates -------------------------------------------
@@ -320,7 +298,7 @@ def test_live_spec_matches_the_altair_chart(num_rows):
     for label, name, args, kwargs in live_cases(make_run(num_rows), gates, labels, names):
         altair_spec = getattr(charts, name)(*args, **kwargs).to_dict()
         live = charts.live_spec(name, *args, **kwargs)
-        assert inline_data(charts.with_records(live)) == inline_data(altair_spec), label
+        assert inline_data(templates.with_records(live)) == inline_data(altair_spec), label
         for spec in (live, altair_spec):
             assert spec["usermeta"] == {"embedOptions": {"renderer": "svg"}}, label
 
@@ -331,16 +309,16 @@ def test_live_spec_is_plain_data_and_stays_under_3000_points():
         spec = charts.live_spec(name, *args, **kwargs)
         assert all(isinstance(t, pd.DataFrame) for t in spec["datasets"].values()), label
         assert sum(len(t) for t in spec["datasets"].values()) <= 3000, label
-        json.dumps(charts.with_records(spec))  # plain JSON once the tables are records
+        json.dumps(templates.with_records(spec))  # plain JSON once the tables are records
 
 
 def test_live_spec_builds_a_template_once_per_shape():
-    charts._template.cache_clear()
+    templates.template.cache_clear()
     charts.live_spec("loss_chart", make_run(60), events=EVENTS)
     charts.live_spec("loss_chart", make_run(80, seed=1), events=EVENTS)  # new data, same shape
-    assert charts._template.cache_info()[:2] == (1, 1)  # (hits, misses)
+    assert templates.template.cache_info()[:2] == (1, 1)  # (hits, misses)
     charts.live_spec("loss_chart", make_run(80), events=EVENTS, log_y=True)  # a new shape
-    assert charts._template.cache_info()[:2] == (1, 2)
+    assert templates.template.cache_info()[:2] == (1, 2)
 
 
 def test_live_spec_fills_data_dependent_domains_and_hands_out_copies():
@@ -354,13 +332,3 @@ def test_live_spec_fills_data_dependent_domains_and_hands_out_copies():
     assert y_domains(flat) and all(d == [0, pytest.approx(0.3)] for d in y_domains(flat))  # 1.2 x 1/E
     np.testing.assert_allclose(y_domains(charts.live_spec("utilisation_chart", [0.7, 0.1, 0.1, 0.1]))[0],
                                [0, 0.84])
-
-
-def test_live_redraw_is_fast():
-    # the reason live_spec exists: a live page redraws all charts every second in the training process
-    df = make_run(2_000)
-    gates, labels, names = make_probe(num_samples=64)
-    cases = live_cases(df, gates, labels, names)
-    redraw = lambda: [charts.live_spec(name, *args, **kwargs) for _, name, args, kwargs in cases]
-    redraw()  # builds the templates
-    assert min(timeit.repeat(redraw, number=1, repeat=3)) < 0.25  # ~0.03 s when the machine is idle

@@ -8,7 +8,7 @@ import pytest
 from lfm.config import (ASSETS_DIR, FIELDS, GENERATED_WEIGHTS_BUDGET, PARAMETER_BUDGET, ConfigError,
                         ModelConfig, RunConfig, TrainingConfig, check_value, estimate_generated_weights,
                         estimate_parameters, field_by_name, fields_in, format_value, load_presets,
-                        load_run_config, parse_value, save_run_config)
+                        load_run_config, parse_value, save_run_config, settings_of)
 
 DESIGN_MODEL = dict(token_dim=64, channel_dim=64, expert_dim=64, adapt_dim=32, num_experts=4,
                     lambda_entropy=0.01)
@@ -150,6 +150,43 @@ def test_message_reads_as_documented(tmp_path):
         load_run_config(training_path=path)
     assert str(info.value) == f"{path}: batch_size = 0 is out of range: allowed integers 1 to 4096"
     assert info.value.field == "batch_size"
+
+
+@pytest.mark.parametrize("group, content, field, allowed", [case[1:] for case in BAD_FILES],
+                         ids=[case[0] for case in BAD_FILES])
+def test_config_error_carries_source_field_and_message(tmp_path, group, content, field, allowed):
+    path = write(tmp_path, f"{group}.json", content)
+    with pytest.raises(ConfigError) as info:
+        load_run_config(**{f"{group}_path": path})
+    e = info.value
+    assert field in e.message and allowed in e.message
+    assert str(e) == f"{e.source}: {e.message}"  # the one line the CLI prints, put together
+    if "budget" in e.message:  # the parameter budget: no single setting at fault, both files involved
+        assert (e.field, e.source) == (None, "hyperparameters.json")
+    else:
+        assert (e.field, e.source) == (field, str(path))
+    assert not e.message.startswith(str(path))  # the message leaves the source to .source
+
+
+def test_config_error_source_is_optional_and_survives_pickling():
+    import pickle
+
+    with pytest.raises(ConfigError) as info:
+        check_value("batch_size", 0, source="the form")
+    assert (info.value.source, info.value.field) == ("the form", "batch_size")
+    assert info.value.message == "batch_size = 0 is out of range: allowed integers 1 to 4096"
+    with pytest.raises(ConfigError) as info:
+        field_by_name("nope")
+    assert info.value.source is None and str(info.value) == info.value.message
+    copy = pickle.loads(pickle.dumps(ConfigError("x = 1 is wrong", "x", "a.json")))
+    assert (str(copy), copy.message, copy.field, copy.source) == ("a.json: x = 1 is wrong", "x = 1 is wrong",
+                                                                   "x", "a.json")
+
+
+def test_parse_value_names_the_file_of_the_setting_as_source():
+    with pytest.raises(ConfigError) as info:
+        parse_value("num_epochs", "ten")
+    assert info.value.source == "training.json" and info.value.message.startswith("num_epochs = ")
 
 
 @pytest.mark.parametrize("f", [f for f in FIELDS if f.type is not str], ids=lambda f: f.name)
@@ -321,3 +358,43 @@ def test_json_nan_never_reaches_a_config():
     for bad in (math.nan, math.inf, -math.inf):
         with pytest.raises(ConfigError, match="finite"):
             RunConfig().with_overrides({"val_fraction": bad})
+
+
+# --- RunSettings: a run's recorded settings, read without raising --------------------------------
+
+def test_settings_of_a_valid_record_is_its_config():
+    cfg = RunConfig().with_overrides({"lambda_entropy": 0.3, "seed": 4})
+    settings = settings_of(cfg.to_dict())
+    assert settings.config == cfg and settings.problem is None
+    assert settings["lambda_entropy"] == 0.3 and settings["seed"] == 4 and settings["dataset"] == "regimes"
+    assert dict(settings.values) == cfg.flat()
+
+
+def test_settings_of_a_record_missing_settings_uses_defaults():
+    settings = settings_of({"hyperparameters": {"num_experts": 8}})  # an older run: no training group
+    assert settings.config is not None
+    assert settings["num_experts"] == 8 and settings["balance_coef"] == 0.0 and settings["seed"] == 0
+
+
+@pytest.mark.parametrize("record, readable, unusable", [
+    ({"hyperparameters": {"num_experts": 100, "lambda_entropy": 0.5}}, {"lambda_entropy": 0.5}, "num_experts"),
+    ({"hyperparameters": {"lambda_entropy": "high"}, "training": {"seed": 3}}, {"seed": 3}, "lambda_entropy"),
+    ({"hyperparameters": [1, 2], "training": {"dataset": "random"}}, {"dataset": "random"}, "token_dim"),
+    ({"hyperparameters": {"channel_dim": 32}}, {"channel_dim": 32, "token_dim": 64}, None),  # across settings
+    ({"model": {}}, {"lambda_entropy": 0.01}, None),  # an unknown group
+    ("not a dict", {}, "lambda_entropy"),
+    (None, {}, "seed"),
+])
+def test_settings_of_a_damaged_record_never_raises(record, readable, unusable):
+    settings = settings_of(record)
+    assert settings.config is None and settings.problem
+    for name, value in readable.items():
+        assert settings[name] == value
+    if unusable is not None:
+        assert settings[unusable] is None  # present but invalid, or its group unreadable: no value
+    assert set(settings.values) == {f.name for f in FIELDS}
+
+
+def test_settings_lookup_of_a_name_that_is_no_setting_raises():
+    with pytest.raises(ConfigError, match="did you mean 'lambda_entropy'"):
+        settings_of(RunConfig().to_dict())["lamda_entropy"]

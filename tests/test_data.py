@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from lfm.data import DATASET_NOTES, DataError, load_csv, load_data
+from lfm.data import DataError, load_csv, load_data
+from lfm.datasets import DATASETS
 
 
 def training(dataset="regimes", **overrides):
@@ -42,9 +43,10 @@ def test_shapes(tmp_path, dataset, features):
         assert x.dtype == y.dtype == torch.float32
         assert x.shape == y.shape and x.shape[1:] == (6, features)
     assert len(bundle.x_val) > 0 and len(bundle.x_train) > 0
-    if dataset != "csv":  # synthetic sets make exactly num_samples windows
+    if DATASETS[dataset].synthetic:  # synthetic sets make exactly num_samples windows
         assert len(bundle.x_train) + len(bundle.x_val) == 40
-    assert dataset in DATASET_NOTES
+    else:
+        assert dataset == "csv"
 
 
 def test_random_has_no_labels_and_is_unlearnable():
@@ -53,7 +55,7 @@ def test_random_has_no_labels_and_is_unlearnable():
     assert len(next(iter(bundle.train_loader(8, seed=0)))) == 2  # (x, y) without labels
     # x and y independent N(0,1): repeating x costs ~2, and nothing in x predicts y
     assert 1.8 < bundle.persistence_mse() < 2.2
-    assert "nothing to learn" in DATASET_NOTES["random"]
+    assert "nothing to learn" in DATASETS["random"].note and not DATASETS["random"].learnable
 
 
 @pytest.mark.parametrize("dataset", ["regimes", "csv"])

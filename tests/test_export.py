@@ -19,7 +19,8 @@ from lfm.cli import main
 from lfm.config import FIELDS, RunConfig
 from lfm.training.experiment import execute, prepare_run
 from lfm.lab.explore import gate_report, load_uploaded_checkpoint
-from lfm.store.export import CONFIG_FILES, checkpoint_file_name, config_files, export_files, metrics_file_name
+from lfm.store.export import (CONFIG_FILES, checkpoint_file_name, config_files, export_files, metrics_file_name,
+                              provenance_file_name)
 from lfm.store import CHECKPOINT_KEYS, RunReader
 
 TINY = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_samples": 64, "batch_size": 16,
@@ -39,7 +40,8 @@ def finished(tmp_path_factory):
 def test_export_files_names(finished):
     reader, run_id, _ = finished
     files = export_files(reader, run_id)
-    assert list(files) == [metrics_file_name(run_id), *CONFIG_FILES, checkpoint_file_name(run_id)]
+    assert list(files) == [metrics_file_name(run_id), *CONFIG_FILES, provenance_file_name(run_id),
+                           checkpoint_file_name(run_id)]
     assert metrics_file_name(run_id) == f"{run_id}-metrics.csv"
 
 
@@ -97,13 +99,14 @@ def test_a_run_without_checkpoint_exports_the_rest(finished):
     copy = reader.path(run_id).with_name("copy-without-checkpoint")
     shutil.copytree(reader.path(run_id), copy)
     (copy / "checkpoint.pt").unlink()
+    (copy / "provenance.json").unlink()  # as in a run recorded before provenance existed
     files = export_files(reader, copy.name)
     assert list(files) == [metrics_file_name(copy.name), *CONFIG_FILES]
 
 
 def test_every_chart_exports_as_svg(finished):
     pytest.importorskip("vl_convert")
-    from ui import charts
+    from ui import run_charts as charts
     from ui.explore_charts import gate_bars, interpolation_chart, svg_bytes
 
     reader, run_id, _ = finished
@@ -129,8 +132,9 @@ def test_the_runs_page_offers_every_export(finished, monkeypatch):
     at.switch_page("pages/runs.py").run()
     assert not at.exception and not at.error
     labels = [b.label for b in at.get("download_button")]
-    assert labels[:4] == ["Metrics (CSV)", "hyperparameters.json", "training.json", "Checkpoint (.pt)"]
+    assert labels[:6] == ["Metrics (CSV)", "hyperparameters.json", "training.json", "Checkpoint (.pt)",
+                          "TensorBoard (zip)", "Provenance (JSON)"]
     if importlib.util.find_spec("vl_convert"):
         # one SVG per chart of the page, titled as on the page, in the page's order
-        assert labels[4:] == ["Loss", "Gate entropies", "Expert load over training", "Probe batch: each sample's gate",
+        assert labels[6:] == ["Loss", "Gate entropies", "Expert load over training", "Probe batch: each sample's gate",
                               "Expert × regime", "Expert utilisation", "Entropy / varentropy quadrant"]

@@ -10,7 +10,7 @@ from lfm.training.experiment import execute, prepare_run
 from lfm.store.results import RESULT_COLUMNS, curves, dead_experts, final_metrics, results_table
 from lfm.store import RunReader, RunWriter
 from lfm.training.loop import TrainResult
-from ui import charts
+from ui.run_charts import utilisation_chart
 from tiny import TINY_CONFIG
 
 TINY = TINY_CONFIG.with_overrides({"num_epochs": 2})
@@ -33,8 +33,9 @@ def test_dead_experts_agrees_with_the_chart_rule():
     rng = np.random.default_rng(0)
     for _ in range(200):
         load = rng.dirichlet(np.full(int(rng.integers(1, 9)), 0.3))
-        assert dead_experts(load) == charts.dead_experts(load)
-        assert dead_experts(load, 0.2) == charts.dead_experts(load, 0.2)
+        for threshold in (None, 0.2):  # the experts the utilisation chart marks dead
+            bars = utilisation_chart.data_step(load, threshold).tables["bars"]
+            assert list(np.flatnonzero(bars["status"] == "dead")) == dead_experts(load, threshold)
 
 
 def train(runs_dir, **overrides):
@@ -110,3 +111,18 @@ def test_curves_stack_runs_with_their_lambda(tmp_path):
     assert set(long["run"]) == {"first", "hand"}
     assert long["val_loss"].isna().all() and long.loc[long.run_id == b, "loss"].tolist() == [2.0, 1.0]
     assert curves(RunReader(tmp_path), []).empty
+
+
+def test_a_run_whose_settings_no_longer_validate_still_has_a_row(tmp_path):
+    """An older version's run (num_experts above today's range, an unknown key) reads, never raises."""
+    old = {"hyperparameters": {"lambda_entropy": 0.2, "num_experts": 100, "gate_temperature": 1.0},
+           "training": {"seed": 7}}
+    writer = RunWriter(tmp_path, old, name="old", fsync=False)
+    writer.on_step_end({"step": 1, "loss": 0.5, "expert_load": [0.5, 0.5]})
+    writer.on_train_end(TrainResult("finished", "done", 1, None, 1.0))
+    reader = RunReader(tmp_path)
+    assert reader.summary(writer.run_id).settings.config is None
+    row = final_metrics(reader, writer.run_id)
+    assert (row["lambda_entropy"], row["seed"], row["loss"]) == (0.2, 7, 0.5)
+    assert row["num_experts"] is None and row["dead_experts"] is None  # its value is unusable today
+    assert curves(reader, [writer.run_id])["lambda_entropy"].tolist() == [0.2]

@@ -2,8 +2,10 @@
 
 import time
 
+import pytest
+
 from lfm.store import RunWriter
-from lfm.store.watch import RunWatcher
+from lfm.store.watch import PollingObserver, RunWatcher, poll_interval_from_env
 
 
 def eventually(predicate, timeout=5.0):
@@ -13,8 +15,10 @@ def eventually(predicate, timeout=5.0):
         time.sleep(0.02)
 
 
-def test_new_runs_and_new_rows_are_noticed(tmp_path):
-    watcher = RunWatcher(tmp_path)
+@pytest.mark.parametrize("poll_s", [None, 0.2], ids=["os-events", "polling"])
+def test_new_runs_and_new_rows_are_noticed(tmp_path, poll_s):
+    watcher = RunWatcher(tmp_path, poll_s=poll_s)
+    assert isinstance(watcher._observer, PollingObserver) == (poll_s is not None)
     try:
         folders = watcher.folder_version
         writer = RunWriter(tmp_path, {"hyperparameters": {}, "training": {}}, name="w")
@@ -26,3 +30,19 @@ def test_new_runs_and_new_rows_are_noticed(tmp_path):
         assert watcher.version("some-other-run") == 0
     finally:
         watcher.stop()
+
+
+@pytest.mark.parametrize("text, seconds", [(None, None), ("", None), ("0", None), ("2", 2.0), (" 0.5 ", 0.5)])
+def test_lfm_watch_poll_chooses_polling(monkeypatch, text, seconds):
+    if text is None:
+        monkeypatch.delenv("LFM_WATCH_POLL", raising=False)
+    else:
+        monkeypatch.setenv("LFM_WATCH_POLL", text)
+    assert poll_interval_from_env() == seconds
+
+
+@pytest.mark.parametrize("text", ["fast", "-1", "0.01", "nan", "1e9"])
+def test_a_bad_lfm_watch_poll_is_refused_naming_it(monkeypatch, text):
+    monkeypatch.setenv("LFM_WATCH_POLL", text)
+    with pytest.raises(ValueError, match="LFM_WATCH_POLL = .*allowed 0 .* or seconds from 0.1 to 3600"):
+        poll_interval_from_env()

@@ -1,1 +1,2 @@
-"""Dashboard-side helpers for LFM Entropy Lab: chart builders (ui.charts) used by the Streamlit pages."""
+"""Dashboard-side helpers for LFM Entropy Lab: the Streamlit pages' chart builders (ui.run_charts,
+ui.lab_charts, ui.explore_charts, in the style of ui.chart_style), the live view and the settings form."""

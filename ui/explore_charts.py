@@ -1,14 +1,14 @@
 """Charts of the Explore page, and any chart as an SVG file: plain arrays in, Altair chart (or bytes) out.
 
-Pure functions (no streamlit, no I/O), following ui.charts' conventions so the two pages look alike:
+Pure functions (no streamlit, no I/O), in the style of ui.chart_style so the pages look alike:
 fonts >= 13 px set on every axis and legend (readable on a projector), tooltips on every mark,
-width="container", SVG rendering, and the same colour for an expert everywhere (ui.charts'
-expert_color_scale). The builders:
+width="container", SVG rendering, and the same colour for an expert everywhere (expert_color_scale).
+The builders:
   gate_bars           one bar per expert for each of a few samples: the gate distribution, chosen marked
   prediction_chart    one feature of a window: true values against the model's next-step predictions
   blend_chart         one feature of inputs A and B and their blend (1-t)·A + t·B, what the model is fed at t
   interpolation_chart the gate's probabilities (one line per expert) and entropy along t from A to B
-and svg_bytes(chart), which renders any chart, this module's or ui.charts', to an SVG file on the
+and svg_bytes(chart), which renders any chart, this module's or ui.run_charts', to an SVG file on the
 server with vl-convert (Streamlit's chart toolbar offers PNG only; see svg_bytes).
 """
 
@@ -19,14 +19,13 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from ui.charts import expert_color_scale, expert_names
+from ui.chart_style import FONT, GREY, axis, expert_color_scale, expert_names, finish, legend
 
-FONT, TITLE_FONT = 14, 15  # px, as ui.charts: a projector needs >= 13
 LABEL_BARS_UP_TO = 32  # print each bar's probability while there are at most this many bars
-# Lines that are not experts get colours outside the experts' first ten (ui.charts.EXPERT_PALETTE).
+# Lines that are not experts get colours outside the experts' first ten (chart_style.EXPERT_PALETTE).
 SEQUENCE_COLORS = {"true values": "#222222", "prediction": "#e6550d",
                    "input A": "#1b9e77", "input B": "#7570b3", "blend": "#222222"}
-ENTROPY_COLOR = "#444444"  # a dark grey no expert has (routing entropy's purple is expert 4's colour)
+ENTROPY_COLOR = GREY  # a dark grey no expert has (routing entropy's purple is expert 4's colour)
 SVG_EXPORT_AVAILABLE = importlib.util.find_spec("vl_convert") is not None
 
 EXPLANATIONS = {  # a plain-language caption per chart, for students
@@ -53,24 +52,7 @@ EXPLANATIONS = {  # a plain-language caption per chart, for students
 }
 
 
-# ---- shared pieces ------------------------------------------------------------------------------
-
-def _axis(title=None, **kw):
-    return alt.Axis(title=title, labelFontSize=FONT, titleFontSize=TITLE_FONT, **kw)
-
-
-def _legend(title=None, **kw):
-    return alt.Legend(title=title, labelFontSize=FONT, titleFontSize=FONT, orient="top", **kw)
-
-
-def _svg(chart):
-    # the SVG renderer: crisp on a projector, and the browser test can count marks
-    return chart.properties(usermeta={"embedOptions": {"renderer": "svg"}})
-
-
-def _panel(chart, height):
-    return chart.properties(width="container", height=height)
-
+# ---- the slider's position ----------------------------------------------------------------------
 
 def _rule_at(t, color="#999999"):
     """A solid vertical rule at x = t (the slider's position), or None."""
@@ -97,13 +79,13 @@ def gate_bars(gate_probs, sample_names, height=300):
         "probability": probs.ravel(),  # (N * E,) sample-major, matching np.repeat / np.tile
         "chosen": (np.arange(num_experts)[None, :] == chosen[:, None]).ravel()})
     base = alt.Chart(table).encode(
-        x=alt.X("sample:N", sort=names, axis=_axis(None, labelAngle=0, labelLimit=220)),
+        x=alt.X("sample:N", sort=names, axis=axis(None, labelAngle=0, labelLimit=220)),
         xOffset=alt.XOffset("expert:N", sort=experts),
-        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=_axis("gate probability")),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=axis("gate probability")),
         tooltip=["sample:N", "expert:N", alt.Tooltip("probability:Q", format=".3f"),
                  alt.Tooltip("chosen:N", title="chosen expert")])
     bars = base.mark_bar().encode(
-        color=alt.Color("expert:N", scale=expert_color_scale(num_experts), legend=_legend(None)),
+        color=alt.Color("expert:N", scale=expert_color_scale(num_experts), legend=legend(None)),
         stroke=alt.condition("datum.chosen", alt.value("#222222"), alt.value(None)),
         strokeWidth=alt.condition("datum.chosen", alt.value(3), alt.value(0)))
     layers = [bars]
@@ -113,7 +95,7 @@ def gate_bars(gate_probs, sample_names, height=300):
     uniform = pd.DataFrame({"share": [1.0 / num_experts]})
     layers.append(alt.Chart(uniform).mark_rule(color="#666666", strokeDash=[4, 4], size=2).encode(
         y="share:Q", tooltip=[alt.Tooltip("share:Q", title="equal share 1/E", format=".3f")]))
-    return _svg(_panel(alt.layer(*layers), height))
+    return finish(alt.layer(*layers), height)
 
 
 # ---- sequences: a window and its prediction, or the blend of two windows -----------------------
@@ -128,17 +110,17 @@ def _long_lines(series):
 def _lines(table, names, dashed, y_title, x_domain, height, extra=()):
     """A line with points per series (solid, or dashed for names in `dashed`) over the time steps."""
     color = alt.Color("series:N", scale=alt.Scale(domain=list(names), range=[SEQUENCE_COLORS[n] for n in names]),
-                      legend=_legend(None, symbolType="stroke", symbolStrokeWidth=4, symbolSize=300))
+                      legend=legend(None, symbolType="stroke", symbolStrokeWidth=4, symbolSize=300))
     dash = alt.StrokeDash("series:N", scale=alt.Scale(domain=list(names),
                                                       range=[[6, 4] if n in dashed else [1, 0] for n in names]),
                           legend=None)
     base = alt.Chart(table).encode(
         x=alt.X("step:Q", scale=alt.Scale(domain=list(x_domain), nice=False),
-                axis=_axis("time step", tickMinStep=1)),
-        y=alt.Y("value:Q", scale=alt.Scale(zero=False), axis=_axis(y_title)),
+                axis=axis("time step", tickMinStep=1)),
+        y=alt.Y("value:Q", scale=alt.Scale(zero=False), axis=axis(y_title)),
         color=color, strokeDash=dash, tooltip=["series:N", "step:Q", alt.Tooltip("value:Q", format=".3f")])
     lines = alt.layer(*extra, base.mark_line(strokeWidth=3), base.mark_point(size=45, filled=True))
-    return _svg(_panel(lines, height))
+    return finish(lines, height)
 
 
 def _feature_title(feature, feature_name, num_features):
@@ -188,18 +170,18 @@ def interpolation_chart(t, gate_probs, entropy, current_t=None, height=340):
     num_points, num_experts = probs.shape
     experts = expert_names(num_experts)
     x = alt.X("t:Q", scale=alt.Scale(domain=[0, 1]),
-              axis=_axis("t   (0 = sample A, 1 = sample B)", format=".1f"))
+              axis=axis("t   (0 = sample A, 1 = sample B)", format=".1f"))
     gates = pd.DataFrame({"t": np.repeat(t, num_experts), "expert": np.tile(experts, num_points),
                           "probability": probs.ravel()})  # (T * E,) t-major
     base = alt.Chart(gates).encode(
-        x=x, y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=_axis("gate probability")),
-        color=alt.Color("expert:N", scale=expert_color_scale(num_experts), legend=_legend(None)),
+        x=x, y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=axis("gate probability")),
+        color=alt.Color("expert:N", scale=expert_color_scale(num_experts), legend=legend(None)),
         tooltip=[alt.Tooltip("t:Q", format=".3f"), "expert:N", alt.Tooltip("probability:Q", format=".3f")])
     h_max = math.log2(num_experts) if num_experts > 1 else 1.0
     ent = alt.Chart(pd.DataFrame({"t": t, "entropy": np.asarray(entropy, dtype=float)})).encode(
         x=x, y=alt.Y("entropy:Q", scale=alt.Scale(domain=[0, h_max]),
-                     axis=_axis("gate entropy, bits (dashed)", orient="right", titleColor=ENTROPY_COLOR,
-                                labelColor=ENTROPY_COLOR, grid=False)),
+                     axis=axis("gate entropy, bits (dashed)", orient="right", titleColor=ENTROPY_COLOR,
+                               labelColor=ENTROPY_COLOR, grid=False)),
         tooltip=[alt.Tooltip("t:Q", format=".3f"),
                  alt.Tooltip("entropy:Q", title="entropy (bits)", format=".3f")])
     gate_layer = alt.layer(base.mark_line(strokeWidth=3), base.mark_point(size=35, filled=True))
@@ -209,7 +191,7 @@ def interpolation_chart(t, gate_probs, entropy, current_t=None, height=340):
     if rule is not None:
         layers.append(rule)
     chart = alt.layer(*layers).resolve_scale(y="independent")
-    return _svg(_panel(chart, height))
+    return finish(chart, height)
 
 
 # ---- any chart as SVG ---------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Charts of the lambda lab (the Compare and Sweep pages): many runs at once, told apart by their λ.
 
-Pure functions, plain data in and an Altair chart out, following ui/charts.py's conventions and reusing
-its pieces: λ is coloured with charts.lambda_color_scale everywhere (grey at 0, blue below, red above,
-in λ units), curves are smoothed with its debiased EMA and thinned with its min/max downsample, and each
-run's expert × regime matrix is its regime_matrix_chart. Every chart has tooltips, fonts >= 13 px for a
-projector, at most ~3,000 data points and the SVG renderer. LAB_EXPLANATIONS holds a caption per chart.
+Pure functions, plain data in and an Altair chart out, in the style of ui.chart_style: λ is coloured
+with its lambda_color_scale everywhere (grey at 0, blue below, red above, in λ units), curves are
+smoothed with ui.reduce's debiased EMA and thinned with its min/max downsample, and each run's
+expert × regime matrix is ui.run_charts.regime_matrix_chart. Every chart has tooltips, fonts >= 13 px for
+a projector, at most MAX_POINTS data points and the SVG renderer. LAB_EXPLANATIONS holds a caption per chart.
 results_column_config dresses lfm.store.results' table for st.dataframe.
 """
 from __future__ import annotations
@@ -16,22 +16,19 @@ import numpy as np
 import pandas as pd
 
 from lfm.store.results import RESULT_COLUMNS
-from ui.charts import SERIES_COLORS, downsample, ema_smooth, lambda_color_scale, regime_matrix_chart
+from ui.chart_style import (GREY, MAX_POINTS, SERIES_COLORS, SVG, TITLE_FONT, axis, finish, lambda_color_scale,
+                            legend, message_chart, step_axis)
+from ui.reduce import downsample, ema_smooth
+from ui.run_charts import regime_matrix_chart
+from lfm.store.schema import BITS_METRICS, LOSS_METRICS, METRICS, Metric, RunState
 
-MAX_POINTS = 2800     # data points per chart, as in ui.charts
 MIN_RUN_POINTS = 40   # never thin one run's curve below this many points, however many runs are shown
-FONT, TITLE_FONT = 14, 15
-SVG = {"embedOptions": {"renderer": "svg"}}  # usermeta: Streamlit switches to canvas above 2,000 marks
-GREY = "#444444"
 # d3 format of λ and balance: up to 3 significant digits (a sweep's grid is rounded to 3), no trailing
 # zeros. A bare "g" would let Vega pick the precision from the tick spacing and print 0.25 as "0.3".
 LAMBDA_FORMAT = ".3~g"
 
-METRIC_LABELS = {  # metrics.csv column -> axis title
-    "loss": "training loss (MSE)", "total_loss": "total loss (MSE + λ·H)", "val_loss": "validation loss",
-    "routing_entropy": "routing entropy (bits)", "load_entropy": "load entropy (bits)",
-    "specialisation": "specialisation (bits)", "mi_regime": "I(expert; regime) (bits)"}
-SPARSE_METRICS = ("val_loss",)  # logged once an epoch: drawn with points, never smoothed
+METRIC_LABELS = {name: METRICS[name].label for name in (*LOSS_METRICS, *BITS_METRICS)}  # column -> axis title
+SPARSE_METRICS = (Metric.VAL_LOSS,)  # logged once an epoch: drawn with points, never smoothed
 
 LAB_EXPLANATIONS = {
     "compare_curves_chart": (
@@ -52,25 +49,15 @@ LAB_EXPLANATIONS = {
 }
 
 
-def _axis(title=None, **kw):
-    return alt.Axis(title=title, labelFontSize=FONT, titleFontSize=TITLE_FONT, **kw)
-
-
-def _legend(title=None, orient="top", **kw):
-    return alt.Legend(title=title, labelFontSize=FONT, titleFontSize=FONT, orient=orient, **kw)
-
-
 def _lambda_color(lambdas):
     """λ in λ units on a gradient legend; the same λ has the same colour in every chart of a page."""
     return alt.Color("lambda_entropy:Q", scale=lambda_color_scale(lambdas),
-                     legend=_legend("λ (lambda_entropy)", gradientLength=260, format=LAMBDA_FORMAT))
+                     legend=legend("λ (lambda_entropy)", gradientLength=260, format=LAMBDA_FORMAT))
 
 
 def _message(text, height=120):
     """A chart holding one line of text, for 'nothing to draw yet': pages can always draw the result."""
-    chart = alt.Chart(pd.DataFrame({"message": [text]})).mark_text(fontSize=16, color=GREY).encode(
-        text="message:N", tooltip=["message:N"])
-    return chart.properties(width="container", height=height, usermeta=SVG)
+    return message_chart(pd.DataFrame({"message": [text]}), height)
 
 
 # ---- curves of several runs ----------------------------------------------------------------------
@@ -107,8 +94,8 @@ def compare_curves_chart(curves_long_df, metric, smoothing=0.6, height=340):
         tooltip.append(alt.Tooltip("value:Q", title="smoothed", format=".4f"))
     bits = "bits" in METRIC_LABELS.get(metric, "")
     base = alt.Chart(lines).encode(
-        x=alt.X("step:Q", axis=_axis("training step", tickMinStep=1, format=",d"), scale=alt.Scale(zero=False, nice=False)),
-        y=alt.Y("value:Q", axis=_axis(METRIC_LABELS.get(metric, metric)), scale=alt.Scale(zero=bits)),
+        x=alt.X("step:Q", axis=step_axis(), scale=alt.Scale(zero=False, nice=False)),
+        y=alt.Y("value:Q", axis=axis(METRIC_LABELS.get(metric, metric)), scale=alt.Scale(zero=bits)),
         color=_lambda_color(lines["lambda_entropy"]),
         detail="run_id:N",  # one line per run, even when two runs share a λ
         opacity=alt.condition(hover, alt.value(1.0), alt.value(0.35)),
@@ -119,7 +106,7 @@ def compare_curves_chart(curves_long_df, metric, smoothing=0.6, height=340):
         dots = base.mark_circle(size=70).encode(
             color=alt.Color("lambda_entropy:Q", scale=lambda_color_scale(lines["lambda_entropy"]), legend=None))
         chart = alt.layer(chart, dots).resolve_scale(color="independent")
-    return chart.properties(width="container", height=height, usermeta=SVG)
+    return finish(chart, height)
 
 
 # ---- the sweep's summary: final numbers against λ ------------------------------------------------
@@ -157,7 +144,7 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
     """
     if table is None or len(table) == 0:
         return _message("no runs in this sweep yet")
-    done = table[(table["state"] == "finished") & table["val_loss"].notna()]
+    done = table[(table["state"] == RunState.FINISHED) & table["val_loss"].notna()]
     if done.empty:
         return _message("points appear here as the sweep's runs finish")
     runs = done[["run_id", "name", "lambda_entropy", "balance_coef", "seed", "val_loss", *SUMMARY_BITS,
@@ -173,10 +160,10 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
     scale = _lambda_scale(lambdas, x_scale)
     # tick marks at the grid's own λ values while there are few enough to read
     x = alt.X("lambda_entropy:Q", scale=scale,
-              axis=_axis("λ (lambda_entropy)", values=lambdas if len(lambdas) <= 9 else alt.Undefined,
-                         format=LAMBDA_FORMAT, labelOverlap=True))
+              axis=axis("λ (lambda_entropy)", values=lambdas if len(lambdas) <= 9 else alt.Undefined,
+                        format=LAMBDA_FORMAT, labelOverlap=True))
     several_balances = runs["balance"].nunique() > 1
-    dash = (alt.StrokeDash("balance:N", legend=_legend("balance_coef")) if several_balances
+    dash = (alt.StrokeDash("balance:N", legend=legend("balance_coef")) if several_balances
             else alt.value([1, 0]))
     point_tooltip = [alt.Tooltip("name:N", title="run"),
                      alt.Tooltip("lambda_entropy:Q", title="λ", format=LAMBDA_FORMAT),
@@ -186,7 +173,7 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
 
     # left: validation loss
     loss_color = SERIES_COLORS["validation loss"]
-    loss_y = alt.Y("val_loss:Q", scale=alt.Scale(zero=False), axis=_axis("final validation loss"))
+    loss_y = alt.Y("val_loss:Q", scale=alt.Scale(zero=False), axis=axis("final validation loss"))
     loss = alt.layer(
         alt.Chart(means).mark_line(strokeWidth=3, color=loss_color).encode(
             x=x, y=loss_y, strokeDash=dash,
@@ -201,11 +188,11 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
     # right: the two entropies, from the same run rows (folded: one row per run and series)
     series = alt.Color("series:N", scale=alt.Scale(domain=list(SUMMARY_BITS.values()),
                                                    range=[SERIES_COLORS[s] for s in SUMMARY_BITS.values()]),
-                       legend=_legend(None, symbolType="circle", symbolSize=200, orient="bottom"))
+                       legend=legend(None, symbolType="circle", symbolSize=200, orient="bottom"))
     num_experts = runs["num_experts"].dropna().unique()
     top = math.log2(num_experts[0]) if len(num_experts) == 1 and num_experts[0] > 1 else None
     bits_scale = alt.Scale(domain=[0, top * 1.05], nice=False) if top else alt.Scale(zero=True)
-    bits_y = alt.Y("bits:Q", axis=_axis("bits"), scale=bits_scale)
+    bits_y = alt.Y("bits:Q", axis=axis("bits"), scale=bits_scale)
 
     def folded(chart):
         return (chart.transform_fold(list(SUMMARY_BITS), as_=["column", "bits"])
@@ -232,7 +219,7 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
 # ---- expert × regime matrices, side by side -------------------------------------------------------
 
 def matrix_small_multiples(matrices, lambdas, regime_names, labels=None, columns=None, total_width=1000):
-    """Each run's expert × regime matrix (charts.regime_matrix_chart) side by side, ordered by λ.
+    """Each run's expert × regime matrix (ui.run_charts.regime_matrix_chart) side by side, ordered by λ.
 
     matrices: one (E, K) nested list per run (mean gate probability; each column sums to 1); lambdas:
     each run's λ; regime_names: the K regime names; labels: a title per panel (default "λ = ...").

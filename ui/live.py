@@ -1,6 +1,6 @@
 """The live view of one run: progress, status and every chart, redrawn by a fragment while it trains.
 
-Data flows one way: run store -> RunView (this session's incremental copy) -> ui.charts -> st.vega_lite_chart.
+Data flows one way: run store -> RunView (this session's incremental copy) -> ui.run_charts -> st.vega_lite_chart.
 The watchdog-backed RunWatcher says when a run's files changed, so an idle run costs no reads; a full
 re-read happens only when a view first opens a run.
 """
@@ -13,22 +13,23 @@ import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
+from lfm.config import RunSettings
 from lfm.store import RunReader
+from lfm.store.schema import LIVE_STATES, LOAD_PREFIX, Metric, RunState, load_column
 from lfm.store.watch import RunWatcher
-from ui import charts
+from ui import run_charts
 
-# How a run's state reads in the UI: icon and a word for people.
-STATE_BADGES = {
-    "queued": (":material/hourglass_top:", "queued"),
-    "running": (":material/directions_run:", "running"),
-    "paused": (":material/pause_circle:", "paused"),
-    "finished": (":material/check_circle:", "finished"),
-    "stopped": (":material/stop_circle:", "stopped"),
-    "diverged": (":material/error:", "diverged"),
-    "failed": (":material/cancel:", "failed"),
-    "interrupted": (":material/warning:", "interrupted"),
+# How a run's state reads in the UI: an icon before the state's own word.
+STATE_ICONS = {
+    RunState.QUEUED: ":material/hourglass_top:",
+    RunState.RUNNING: ":material/directions_run:",
+    RunState.PAUSED: ":material/pause_circle:",
+    RunState.FINISHED: ":material/check_circle:",
+    RunState.STOPPED: ":material/stop_circle:",
+    RunState.DIVERGED: ":material/error:",
+    RunState.FAILED: ":material/cancel:",
+    RunState.INTERRUPTED: ":material/warning:",
 }
-LIVE_STATES = ("queued", "running", "paused")
 RATE_WINDOW = 5  # log intervals the shown samples/s is the median of
 FORCED_REFRESH_S = 5.0  # re-check a run even without a file event (e.g. a folder on a network share)
 
@@ -67,7 +68,7 @@ class RunView:
     def num_experts(self) -> int:
         if self.info and self.info.get("num_experts"):
             return int(self.info["num_experts"])
-        return sum(c.startswith("load_") for c in self.metrics.columns)
+        return sum(c.startswith(LOAD_PREFIX) for c in self.metrics.columns)
 
 
 def run_view(run_id: str) -> RunView:
@@ -79,22 +80,23 @@ def run_view(run_id: str) -> RunView:
 
 
 def state_badge(state: str) -> str:
-    icon, word = STATE_BADGES.get(state, (":material/help:", state))
-    return f"{icon} {word}"
+    return f"{STATE_ICONS.get(state, ':material/help:')} {state}"
 
 
-def progress(view: RunView, config: dict, state: str) -> None:
-    """Progress bar with steps, epoch, samples/s and time left; the status line with its reason."""
+def progress(view: RunView, settings: RunSettings, state: str) -> None:
+    """Progress bar with steps, epoch, samples/s and time left; the status line with its reason.
+
+    settings: the run's (RunSummary.settings)."""
     last = view.metrics.iloc[-1] if not view.metrics.empty else None
     total = int(view.info["total_steps"]) if view.info else None
-    step = int(last["step"]) if last is not None else 0
-    epochs = config.get("training", {}).get("num_epochs")
+    step = int(last[Metric.STEP]) if last is not None else 0
+    epochs = settings["num_epochs"]
     if last is not None and total:
-        text = f"step {step:,} / {total:,} · epoch {int(last['epoch']) + 1} / {epochs}"
-        if state == "running":  # a rate and a time left only mean something while it trains
-            batch = config.get("training", {}).get("batch_size") or 1
+        text = f"step {step:,} / {total:,} · epoch {int(last[Metric.EPOCH]) + 1} / {epochs}"
+        if state == RunState.RUNNING:  # a rate and a time left only mean something while it trains
+            batch = settings["batch_size"] or 1
             # median of the last few log intervals: one interval's rate jumps with whatever else ran
-            rate = float(view.metrics["samples_per_s"].tail(RATE_WINDOW).median() or 0)
+            rate = float(view.metrics[Metric.SAMPLES_PER_S].tail(RATE_WINDOW).median() or 0)
             left = (total - step) * batch / rate if rate > 0 else None
             text += f" · {rate:,.0f} samples/s" + (f" · about {left:,.0f} s left" if left is not None else "")
         st.progress(min(step / total, 1.0), text=text)
@@ -102,28 +104,28 @@ def progress(view: RunView, config: dict, state: str) -> None:
         st.progress(0.0, text="waiting for the first log step…")
     reason = view.status.get("reason") or ""
     line = f"**Status:** {state_badge(state)}" + (f" — {reason}" if reason and state not in LIVE_STATES else "")
-    if state == "interrupted":
+    if state == RunState.INTERRUPTED:
         line += " — its writer stopped without closing the run (killed, or the machine went down)"
     st.markdown(line)
 
 
 def _chart(name: str, *args, **kwargs) -> None:
-    """Chart `name` (a ui.charts builder, given that builder's arguments) and its caption.
+    """Chart `name` (a ui.run_charts builder, given that builder's arguments) and its caption.
 
-    Drawn from charts.live_spec, not the Altair builder: the training thread shares this process, so
+    Drawn from run_charts.live_spec, not the Altair builder: the training thread shares this process, so
     a redraw every second must cost a few ms of Python, not the ~100 ms of building an Altair chart.
     """
-    spec = charts.live_spec(name, *args, **kwargs)
+    spec = run_charts.live_spec(name, *args, **kwargs)
     # Arrow tables made here on one thread: Streamlit's own conversion lets pyarrow start a thread pool
     # for every larger table, on each redraw (the bytes sent are the same)
     spec["datasets"] = {key: pa.Table.from_pandas(table, nthreads=1) for key, table in spec["datasets"].items()}
     st.vega_lite_chart(spec, width="stretch")
-    st.caption(charts.EXPLANATIONS[name])
+    st.caption(run_charts.EXPLANATIONS[name])
 
 
 class ChartCall(NamedTuple):
     title: str  # the subheader it is shown under
-    name: str  # the ui.charts builder (and EXPLANATIONS key)
+    name: str  # the ui.run_charts builder (and EXPLANATIONS key)
     args: tuple
     kwargs: dict
 
@@ -141,7 +143,7 @@ def chart_calls(view: RunView, smoothing: float) -> dict[str, ChartCall]:
         return {}
     info, gates, events = view.info or {}, view.last_gates or {}, view.events
     probe, labels, regimes = gates.get("probe_gates"), info.get("probe_labels"), info.get("regime_names")
-    load = [float(df[f"load_{e}"].iloc[-1]) for e in range(E)]
+    load = [float(df[load_column(e)].iloc[-1]) for e in range(E)]
     calls = {
         "loss": ChartCall("Loss", "loss_chart", (df,), dict(smoothing=smoothing, events=events)),
         "entropy": ChartCall("Gate entropies", "entropy_chart", (df, E), dict(smoothing=smoothing, events=events)),
@@ -191,11 +193,15 @@ def forget_run_list() -> None:
 
 def run_label(summary) -> str:
     """One line per run for pickers: name or id, state, lambda and balance."""
-    hp = summary.config.get("hyperparameters", {})
-    data = summary.config.get("training", {}).get("dataset", "?")
+    settings = summary.settings
     name = summary.name or summary.run_id
-    return (f"{name} · {summary.state} · λ={hp.get('lambda_entropy', '?')} "
-            f"· balance={hp.get('balance_coef', 0)} · {data} · {summary.run_id}")
+    return (f"{name} · {summary.state} · λ={_shown(settings['lambda_entropy'])} "
+            f"· balance={_shown(settings['balance_coef'])} · {_shown(settings['dataset'])} · {summary.run_id}")
+
+
+def _shown(value) -> str:
+    """A recorded setting for a label: "?" where the run's record has no usable value."""
+    return "?" if value is None else str(value)
 
 
 def watch_for_new_runs(watcher: RunWatcher, every_s: float = 2.0) -> None:

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from lfm.config import (FIELDS, GROUPS, PARAMETER_BUDGET, ConfigError, Field, RunConfig,
+from lfm.config import (FIELDS, PARAMETER_BUDGET, ConfigError, Field, RunConfig,
                         check_value, estimate_parameters, field_by_name, format_value, load_presets,
                         parse_value)
-from lfm.data import DATASET_NOTES, DataError, load_csv
+from lfm.data import DataError, load_csv
+from lfm.datasets import DATASETS
 from lfm.training.loop import available_devices
 from ui.state import runs_dir
 
@@ -62,12 +63,9 @@ class Settings:
     preset: str               # preset last chosen (its values may have been edited since)
 
 
-def _plain(e: Exception) -> str:
-    """A config message without its 'training.json: ' prefix: the form has no files."""
-    text = str(e)
-    for group in GROUPS:
-        text = text.removeprefix(f"{group}.json: ")
-    return text
+def _plain(e: ConfigError) -> str:
+    """A config message without its source ('training.json'): the form has no files."""
+    return e.message
 
 
 def _label(f: Field):
@@ -205,13 +203,13 @@ def render_settings(container=None) -> Settings:
         for name in names:
             values[name] = _widget(section, field_by_name(name), options)
         if title == "Data":
-            note = DATASET_NOTES[values["dataset"]]
-            if values["dataset"] == "random":  # say it plainly: a run on noise learns nothing
-                section.warning(note)
+            data = DATASETS[values["dataset"]]
+            if not data.learnable:  # say it plainly: a run on noise learns nothing
+                section.warning(data.note)
             else:
-                section.caption(note)
+                section.caption(data.note)
             values["csv_path"] = None
-            if values["dataset"] == "csv":
+            if data.needs_file:
                 values["csv_path"], csv_errors = _csv_path(section, values)
                 errors += csv_errors
     name = box.text_input("Run name (optional)", key="run_name", max_chars=80,

@@ -14,7 +14,7 @@ import streamlit as st
 
 from lfm.lab.jobs import JobManager
 from lfm.store import RunReader
-from lfm.store.watch import RunWatcher
+from lfm.store.watch import RunWatcher, poll_interval_from_env
 
 
 def runs_dir() -> Path:
@@ -31,7 +31,9 @@ def job_manager(folder: str | None = None) -> JobManager:
 
 @st.cache_resource(show_spinner=False)
 def run_watcher(folder: str | None = None) -> RunWatcher:
-    return RunWatcher(folder or runs_dir())
+    """The runs folder's watcher: the OS's file events, or polling where LFM_WATCH_POLL says so
+    (network storage, where the OS hears nothing of other machines' writes)."""
+    return RunWatcher(folder or runs_dir(), poll_s=poll_interval_from_env())
 
 
 def _release_session(session: dict) -> None:

@@ -9,11 +9,15 @@ never touch the UI. What the manager adds:
     (the setting is process-wide, so it is re-balanced whenever a run starts or ends);
   * orphan stopping: browser sessions `attach` while they are open and `detach` when they close; a job
     not marked keep_alive is stopped once no session has been attached for `orphan_grace_s` (a grace
-    period, so a page reload, which closes one session and opens another, does not stop the run).
+    period, so a page reload, which closes one session and opens another, does not stop the run);
+  * backends: a job trains in a thread of this process ("thread", the default), or on a worker process
+    or a Ray task (lfm/lab/backends.py), supervised by its thread here (lfm/lab/remote.py) and steered
+    through its run folder; the worker pool is started once per manager and kept warm.
 """
 
 import itertools
 import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,10 +26,13 @@ from pathlib import Path
 import torch
 
 from lfm.config import RunConfig
+from lfm.store.schema import LIVE_STATES, RunState
 from lfm.training.experiment import PreparedRun, execute, open_run, prepare_run
 from lfm.training.loop import TrainingControl, TrainResult
 
-ACTIVE_STATES = ("queued", "running", "paused")
+from .backends import available_backends, make_backend
+from .remote import FolderControl, supervise
+from .worker import RunSpec
 
 
 def threads_per_run(cores: int | None, running: int) -> int:
@@ -43,25 +50,29 @@ class Job:
     run: PreparedRun
     keep_alive: bool = False  # True: keep training when every browser tab is closed
     group: str | None = None  # e.g. a sweep's id, so its jobs can be followed together
-    control: TrainingControl = field(default_factory=TrainingControl)
+    control: TrainingControl | FolderControl = field(default_factory=TrainingControl)
+    backend: str = "thread"   # where it trains: thread (in memory), process or ray (steered via its folder)
+    task: str = field(default_factory=lambda: secrets.token_hex(6))  # meta["task"] of its run folder
     submitted_at: float = field(default_factory=time.time)
     result: TrainResult | None = None
-    state_: str = "queued"  # queued | running | finished | stopped | diverged | failed
+    state_: RunState = RunState.QUEUED  # QUEUED, RUNNING, then how it ended (never PAUSED: see state)
     thread: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def run_id(self) -> str | None:
-        return self.run.run_id
+        if self.backend == "thread":
+            return self.run.run_id
+        return self.control.run_id  # known once the worker has made the folder
 
     @property
-    def state(self) -> str:
-        if self.state_ == "running" and self.control.paused:
-            return "paused"
+    def state(self) -> RunState:
+        if self.state_ == RunState.RUNNING and self.control.paused:
+            return RunState.PAUSED
         return self.state_
 
     @property
     def active(self) -> bool:
-        return self.state in ACTIVE_STATES
+        return self.state in LIVE_STATES
 
 
 def _warm_up() -> None:
@@ -83,18 +94,25 @@ class JobManager:
         # script driving the manager without sessions is never stopped for having none
         self._unwatched_since: float | None = None
         self._closed = threading.Event()
+        self._backends: dict = {}  # backend name -> its engine, started on first use and kept warm
         threading.Thread(target=self._watch_orphans, name="lfm-orphan-watch", daemon=True).start()
         threading.Thread(target=_warm_up, name="lfm-warm-up", daemon=True).start()
 
     # ---- submitting and following -------------------------------------------------------------------
-    def submit(self, cfg: RunConfig, *, name: str | None = None, keep_alive: bool = False, group: str | None = None) -> Job:
+    def submit(self, cfg: RunConfig, *, name: str | None = None, keep_alive: bool = False, group: str | None = None,
+               backend: str = "thread") -> Job:
         """Prepare (may raise DataError / ValueError: nothing is queued then) and queue a run.
 
         group (e.g. a sweep's id) is kept in the run's config.json as meta["group"], so the run store
-        can gather a group's runs after a restart too."""
+        can gather a group's runs after a restart too. backend: thread, process or ray (one of
+        lfm.lab.backends.available_backends()); a worker prepares the run again where it trains."""
+        if backend not in available_backends():
+            raise ValueError(f"backend = {backend!r} is not available here: allowed {', '.join(available_backends())}")
         prepared = prepare_run(cfg, self.runs_dir, name=name, meta={"group": group} if group else None)
         with self._lock:
-            job = Job(f"job-{next(self._ids)}", prepared, keep_alive=keep_alive, group=group)
+            control = TrainingControl() if backend == "thread" else FolderControl(self.runs_dir)
+            job = Job(f"job-{next(self._ids)}", prepared, keep_alive=keep_alive, group=group, control=control,
+                      backend=backend)
             self._jobs[job.job_id] = job
             self._start_queued()
         return job
@@ -117,9 +135,10 @@ class JobManager:
         """Stop a running job (it saves a checkpoint) or take a queued one off the queue."""
         with self._lock:
             job.control.stop()
-            if job.state_ == "queued":
-                job.state_ = "stopped"
-                job.result = TrainResult("stopped", "removed from the queue before it started", 0, None, 0.0)
+            if job.state_ == RunState.QUEUED:
+                job.state_ = RunState.STOPPED
+                job.result = TrainResult(RunState.STOPPED, "removed from the queue before it started", 0, None,
+                                         0.0)
 
     def stop_all(self) -> None:
         for job in self.active():
@@ -141,6 +160,10 @@ class JobManager:
     def close(self) -> None:
         self._closed.set()
         self.stop_all()
+        for job in self.jobs():
+            self.wait(job, timeout=30)
+        for backend in self._backends.values():
+            backend.close()
 
     # ---- browser sessions ---------------------------------------------------------------------------
     def attach(self, session_id: str) -> None:
@@ -163,22 +186,26 @@ class JobManager:
                 for job in self.active():
                     if not job.keep_alive:
                         job.control.stop(f"after {self.orphan_grace_s:g} s with no browser tab open")
-                        if job.state_ == "queued":
+                        if job.state_ == RunState.QUEUED:
                             self.stop(job)
 
     # ---- the queue ----------------------------------------------------------------------------------
     def _start_queued(self) -> None:
         """Start queued jobs, oldest first, while fewer than max_concurrent run. Caller holds the lock."""
-        running = sum(j.state_ == "running" for j in self._jobs.values())
+        running = self._count_running()
         for job in sorted(self._jobs.values(), key=lambda j: j.submitted_at):
             if running >= self.max_concurrent:
                 break
-            if job.state_ == "queued":
-                open_run(job.run)  # the run folder appears now, so every view sees it at once
-                job.state_ = "running"
-                job.thread = threading.Thread(target=self._train, args=(job,), name=job.job_id, daemon=True)
+            if job.state_ == RunState.QUEUED:
+                job.state_ = RunState.RUNNING
+                if job.backend == "thread":
+                    open_run(job.run)  # the run folder appears now, so every view sees it at once
+                    target = self._train
+                else:
+                    target = self._train_remote
+                job.thread = threading.Thread(target=target, args=(job,), name=job.job_id, daemon=True)
                 running += 1
-                self._balance_threads(running)
+                self._balance_threads(self._count_running(in_threads=True))
                 job.thread.start()
 
     def _balance_threads(self, running: int) -> None:
@@ -186,11 +213,35 @@ class JobManager:
 
     def _train(self, job: Job) -> None:
         try:
-            job.result = execute(job.run, control=job.control)
+            job.result = execute(job.run, control=job.control, backend="thread")
         except Exception as exc:  # execute reports training errors itself; this is anything around it
             job.run.writer.fail(f"{type(exc).__name__}: {exc}")
-            job.result = TrainResult("failed", f"{type(exc).__name__}: {exc}", 0, None, 0.0)
+            job.result = TrainResult(RunState.FAILED, f"{type(exc).__name__}: {exc}", 0, None, 0.0)
+        self._ended(job)
+
+    def _train_remote(self, job: Job) -> None:
+        """Supervise a job that trains on a worker process or a Ray task (lfm/lab/remote.py)."""
+        try:
+            with self._lock:
+                if job.backend not in self._backends:
+                    self._backends[job.backend] = make_backend(job.backend, self.max_concurrent)
+                backend = self._backends[job.backend]
+            spec = RunSpec(job.run.config.to_dict(), str(self.runs_dir.resolve()), job.run.name,
+                           {**job.run.meta, "task": job.task})
+            outcome = supervise(backend, spec, job.control, job.task)
+            job.result = TrainResult(outcome.status, outcome.reason, outcome.steps, None, 0.0)
+        except Exception as exc:  # the engine itself failed (e.g. Ray could not start)
+            job.result = TrainResult(RunState.FAILED, f"{type(exc).__name__}: {exc}", 0, None, 0.0)
+        self._ended(job)
+
+    def _ended(self, job: Job) -> None:
         with self._lock:
-            job.state_ = job.result.status
+            job.state_ = RunState(job.result.status)
             self._start_queued()
-            self._balance_threads(sum(j.state_ == "running" for j in self._jobs.values()))
+            self._balance_threads(self._count_running(in_threads=True))
+
+    def _count_running(self, in_threads: bool = False) -> int:
+        """Jobs training now (paused ones included: they hold their slot), or only those training in
+        this process's threads (the ones that share its torch thread pool). Caller holds the lock."""
+        return sum(j.state_ == RunState.RUNNING and (not in_threads or j.backend == "thread")
+                   for j in self._jobs.values())

@@ -21,8 +21,10 @@ from typing import Iterable, NamedTuple, Sequence
 import numpy as np
 
 from lfm.config import ConfigError, RunConfig, check_value, field_by_name, parse_value
+from lfm.store.schema import RunState
 
-MAX_SWEEP_RUNS = 60   # runs in one sweep (and so λ values in a grid): beyond, a job for a cluster, not a class
+MAX_SWEEP_RUNS = 60   # runs in one dashboard sweep (and so λ values in a grid): what its thread queue can live with
+MAX_CLI_SWEEP_RUNS = 10_000  # `lfm sweep` on worker processes or Ray: a cluster's job, still a bound on typos
 SCALES = ("linear", "log")
 SIGNIFICANT_DIGITS = 3  # grid values are rounded to this, so run names and configs hold the same λ
 GROUP_PREFIX = "sweep-"
@@ -51,7 +53,7 @@ def _geometric(smallest: float, largest: float, count: int) -> list[float]:
 
 
 def lambda_grid(low: float, high: float, n: int, scale: str = "linear",
-                min_magnitude: float | None = None) -> list[float]:
+                min_magnitude: float | None = None, max_n: int = MAX_SWEEP_RUNS) -> list[float]:
     """n lambda values from low to high (both included), ascending, rounded to 3 significant digits.
 
     linear: equal steps, e.g. (-0.5, 0.5, 5) -> -0.5, -0.25, 0, 0.25, 0.5.
@@ -74,8 +76,8 @@ def lambda_grid(low: float, high: float, n: int, scale: str = "linear",
         raise ConfigError(f"scale = {scale!r} is not a grid scale: allowed {' or '.join(map(repr, SCALES))}",
                           "scale")
     if isinstance(n, bool) or not isinstance(n, (int, float)) or not float(n).is_integer() \
-            or not 1 <= n <= MAX_SWEEP_RUNS:
-        raise ConfigError(f"n = {n!r} is not a number of λ values: allowed integers 1 to {MAX_SWEEP_RUNS}", "n")
+            or not 1 <= n <= max_n:
+        raise ConfigError(f"n = {n!r} is not a number of λ values: allowed integers 1 to {max_n}", "n")
     n = int(n)
     if low > high:
         raise ConfigError(f"lambda_low = {low:g} is above lambda_high = {high:g}: allowed lambda_low <= "
@@ -135,8 +137,8 @@ def parse_values(setting: str, text: str) -> list:
                           f"{field_by_name(setting).allowed}", setting)
     try:
         values = [parse_value(setting, part) for part in parts]
-    except ConfigError as e:  # a list typed in a form, not a file: drop the "training.json: " prefix
-        raise ConfigError(str(e).removeprefix(f"{field_by_name(setting).group}.json: "), setting) from None
+    except ConfigError as e:  # a list typed in a form, not a file: no source to name
+        raise ConfigError(e.message, setting) from None
     repeated = sorted({v for v in values if values.count(v) > 1})
     if repeated:
         raise ConfigError(f"{setting} lists {', '.join(map(str, repeated))} more than once: allowed "
@@ -150,6 +152,7 @@ class SweepSpec:
     lambdas: tuple[float, ...]                 # lambda_entropy values, e.g. lambda_grid(-0.5, 0.5, 5)
     balances: tuple[float, ...] | None = None  # balance_coef values: the optional second axis
     seeds: tuple[int, ...] | None = None       # seeds; the same ones at every grid point
+    max_runs: int = MAX_SWEEP_RUNS             # the cap on the product (MAX_CLI_SWEEP_RUNS off the dashboard)
 
     def __post_init__(self):
         for axis, setting in (("lambdas", "lambda_entropy"), ("balances", "balance_coef"), ("seeds", "seed")):
@@ -162,9 +165,9 @@ class SweepSpec:
             if len(set(values)) < len(values):
                 raise ConfigError(f"{axis} = {list(values)} repeats a value: allowed distinct values", axis)
             object.__setattr__(self, axis, values)
-        if self.num_runs > MAX_SWEEP_RUNS:
+        if self.num_runs > self.max_runs:
             raise ConfigError(f"{self.describe()} = {self.num_runs} runs is more than a sweep may have: "
-                              f"allowed at most {MAX_SWEEP_RUNS} runs; use fewer values", "lambdas")
+                              f"allowed at most {self.max_runs} runs; use fewer values", "lambdas")
 
     @property
     def num_runs(self) -> int:
@@ -268,11 +271,11 @@ def sweep_progress(reader, manager, group: str, summaries: Sequence | None = Non
         else:
             states[job.run_id] = job.state
     for state in states.values():
-        if state == "finished":
+        if state == RunState.FINISHED:
             progress.finished += 1
-        elif state in ("running", "paused"):
+        elif state in (RunState.RUNNING, RunState.PAUSED):
             progress.running += 1
-        elif state == "queued":
+        elif state == RunState.QUEUED:
             progress.queued += 1
         else:
             progress.ended_badly += 1

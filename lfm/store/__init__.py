@@ -2,7 +2,9 @@
 
 files (layout, ids, atomic writes), schema (column and file names), writer (RunWriter, a training
 callback), reader (RunReader), checkpoint (the only module here that imports torch), results (final
-metrics and curves of many runs), export (a run's files for download), watch (file-system events).
+metrics and curves of many runs), export (a run's files for download), provenance (what produced a run),
+tensorboard (a run as TensorBoard event files; torch and tensorboard imported only when used) with png
+(heatmaps as PNG), watch (file-system events).
 Importing lfm.store needs pandas, not torch.
 """
 from .files import run_path, slugify

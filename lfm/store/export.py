@@ -1,15 +1,18 @@
 """Export a run as files people can use elsewhere: what the Runs page's download buttons hand out.
 
     <run_id>-metrics.csv     every logged step (lfm.store.schema.METRIC_COLUMNS, then load_0..load_{E-1});
-                             opens in pandas, a spreadsheet or TensorBoard's CSV import
+                             opens in pandas or a spreadsheet (for TensorBoard, which reads only its own
+                             event files, see lfm/store/tensorboard.py)
     hyperparameters.json     the run's settings as the seed's two files, written by
     training.json            lfm.config.save_run_config, so `python -m lfm train --hyperparameters
                              hyperparameters.json --training training.json` trains the same run again
+    <run_id>-provenance.json what produced the run: versions, git revision, device, host
+                             (lfm/store/provenance.py); runs recorded before it existed have none
     <run_id>-checkpoint.pt   the weights, loadable with torch.load(weights_only=True); only once the
                              run has ended (lfm.store writes it then)
 
 The config files keep their exact names because the CLI, like the seed, reads ./hyperparameters.json and
-./training.json by default; the other two carry the run id so downloads of several runs do not collide.
+./training.json by default; the others carry the run id so downloads of several runs do not collide.
 Each file has its own function, so a page can build one only when its button is pressed.
 """
 
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from lfm.config import RunConfig, save_run_config
 
+from . import provenance
 from .reader import RunReader
 
 CONFIG_FILES = ("hyperparameters.json", "training.json")
@@ -27,6 +31,10 @@ CONFIG_FILES = ("hyperparameters.json", "training.json")
 
 def metrics_file_name(run_id: str) -> str:
     return f"{run_id}-metrics.csv"
+
+
+def provenance_file_name(run_id: str) -> str:
+    return f"{run_id}-provenance.json"
 
 
 def checkpoint_file_name(run_id: str) -> str:
@@ -49,6 +57,12 @@ def config_files(config: dict | RunConfig) -> dict[str, bytes]:
         return {path.name: path.read_bytes() for path in paths}
 
 
+def provenance_json(reader: RunReader, run_id: str) -> bytes | None:
+    """The run's provenance.json as written, or None for a run that has none."""
+    path = reader.path(run_id) / provenance.FILE_NAME
+    return path.read_bytes() if path.is_file() else None
+
+
 def checkpoint_path(reader: RunReader, run_id: str) -> Path | None:
     """The run's checkpoint.pt, or None while the run has none (still training, or it failed early)."""
     path = reader.path(run_id) / "checkpoint.pt"
@@ -61,8 +75,11 @@ def checkpoint_bytes(reader: RunReader, run_id: str) -> bytes | None:
 
 
 def export_files(reader: RunReader, run_id: str) -> dict[str, bytes]:
-    """Every export of a run by download file name; the checkpoint only when the run has one."""
+    """Every export of a run by download file name; provenance and checkpoint only when the run has them."""
     files = {metrics_file_name(run_id): metrics_csv(reader, run_id), **config_files(reader.config(run_id))}
+    facts = provenance_json(reader, run_id)
+    if facts is not None:
+        files[provenance_file_name(run_id)] = facts
     checkpoint = checkpoint_bytes(reader, run_id)
     if checkpoint is not None:
         files[checkpoint_file_name(run_id)] = checkpoint

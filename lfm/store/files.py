@@ -6,6 +6,7 @@ One folder per training run under runs/ is the single source of truth for the da
     config.json    the RunConfig dict given to the writer, plus "name" (verbatim) and "created"
     status.json    state, reason, pid, hostname, started/ended, heartbeat, step; replaced atomically
     info.json      the train_start info dict (num_experts, regime names, probe labels, ...)
+    provenance.json  versions, git revision, device, host: what produced the run (provenance.py)
     metrics.csv    one row per logged step: METRIC_COLUMNS then load_0..load_{E-1}; None -> empty cell
     gates.jsonl    one line per logged step: {"step", "probe_gates", "regime_matrix"}
     events.jsonl   user events during the run, e.g. {"step": 120, "kind": "lambda_change", "value": 0.3}

@@ -1,34 +1,42 @@
 """RunReader: lists the runs of a run store and reads them, incrementally for live views.
 
 It reads whatever wrote the run (this process, a CLI, another host) and only ever parses complete
-lines. A "running" run whose writer is gone reads "interrupted".
+lines. A run recorded as running whose writer is gone reads RunState.INTERRUPTED.
 """
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
+from lfm.config import RunSettings, settings_of
+
 from .files import (HOSTNAME, RUN_ID_RE, csv_frame, json_lines, last_line, newest_line, parse_cell, pid_alive,
                     read_complete, read_json, run_path)
-from .schema import RUN_LABELS
+from .schema import RUN_LABELS, RunState
 
 
 @dataclass
 class RunSummary:
     run_id: str                  # folder name under runs/
     name: str | None             # user-given name, verbatim
-    state: str                   # status.json state, or "interrupted" when its writer is gone
+    state: RunState              # status.json's state, or INTERRUPTED when its writer is gone
     created: str | None          # ISO time the run folder was made (local time with UTC offset)
     config: dict                 # RunConfig dict (config.json without name/created)
     last_metrics: dict | None    # last metrics.csv row (column -> value), None before the first log step
     path: Path                   # the run folder
     status: dict                 # status.json, with "state" as above
     meta: dict = field(default_factory=dict)  # grouping labels given to the writer, e.g. a sweep id
+
+    @cached_property
+    def settings(self) -> RunSettings:
+        """config typed, read without raising even from a damaged folder: settings["lambda_entropy"]."""
+        return settings_of(self.config)
 
 
 class RunReader:
@@ -64,14 +72,16 @@ class RunReader:
                           self.last_metrics(run_id), path, status, raw.get("meta") or {})
 
     def status(self, run_id: str) -> dict:
-        """status.json; a "running" run whose writer is gone reads "interrupted" (and "recorded_state")."""
+        """status.json with its "state" a RunState; a run recorded as running whose writer is gone reads
+        INTERRUPTED (and "recorded_state" keeps RUNNING). No status.json (yet) reads UNKNOWN."""
         try:
             status = read_json(self.path(run_id) / "status.json")
         except FileNotFoundError:
-            return {"state": "unknown"}
-        if status.get("state") == "running" and not self._writer_alive(status):
-            status = {**status, "state": "interrupted", "recorded_state": "running"}
-        return status
+            return {"state": RunState.UNKNOWN}
+        state = RunState.parse(status.get("state"))
+        if state == RunState.RUNNING and not self._writer_alive(status):
+            return {**status, "state": RunState.INTERRUPTED, "recorded_state": state}
+        return {**status, "state": state}
 
     def config(self, run_id: str) -> dict:
         raw = read_json(self.path(run_id) / "config.json")

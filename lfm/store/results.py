@@ -18,33 +18,32 @@ import numpy as np
 import pandas as pd
 
 from .reader import RunReader
+from .schema import BITS_METRICS, LOSS_METRICS, METRICS, Metric, RunState, load_column
 
 DEAD_SHARE = 0.1  # an expert is "dead" below this fraction of the equal share 1/E of the load
 
 # Column -> what it holds, in table order (what tells runs apart and what they ended with first; the
 # bookkeeping last); the pages show the text as column help.
+# The metrics whose last logged value is the run's final one (val_loss is found apart: see final_metrics).
+FINAL_METRICS = (Metric.LOSS, *BITS_METRICS)
 RESULT_COLUMNS = {
     "name": "the run's name",
-    "lambda_entropy": "λ the run was started with (weight of the routing entropy in the loss)",
-    "balance_coef": "weight of the load-balance term",
+    Metric.LAMBDA_ENTROPY: "λ the run was started with (weight of the routing entropy in the loss)",
+    Metric.BALANCE_COEF: METRICS[Metric.BALANCE_COEF].description,
     "seed": "random seed of data, initialisation and shuffling",
-    "state": "finished, running, stopped, diverged, failed, interrupted, ...",
-    "val_loss": "final validation loss: MSE on held-out windows (lower is better)",
-    "routing_entropy": "mean per-sample gate entropy, bits: how undecided each sample's gate is",
-    "load_entropy": "entropy of the mean gate, bits: how evenly the experts are used",
-    "specialisation": "load − routing entropy, bits: how much the input decides the expert",
-    "mi_regime": "I(expert; regime), bits: how much the regime decides the expert",
+    "state": ", ".join(RunState) + ": where the run stands",
+    Metric.VAL_LOSS: "final " + METRICS[Metric.VAL_LOSS].description,
+    **{name: METRICS[name].description for name in BITS_METRICS},
     "dead_experts": f"experts with under {DEAD_SHARE:.0%} of the equal share 1/E of the load",
-    "loss": "final training loss (MSE, averaged over the last log interval)",
-    "steps": "optimiser steps taken",
-    "train_time_s": "seconds spent training (pauses and logging left out)",
+    Metric.LOSS: "final " + METRICS[Metric.LOSS].description,
+    "steps": METRICS[Metric.STEP].description,
+    "train_time_s": METRICS[Metric.TIME_S].description,
     "dataset": "the data set it trained on",
     "num_experts": "experts the gate chooses among (E); every entropy is at most log2(E) bits",
     "lambda_changed": "λ was changed while it trained, so its final numbers mix two λ",
     "group": "the sweep (or other group) the run belongs to, if any",
     "run_id": "folder name in the run store",
 }
-_METRICS = ("loss", "routing_entropy", "load_entropy", "specialisation", "mi_regime")  # last row's values
 
 
 def dead_experts(expert_load: Iterable[float], threshold: float | None = None) -> list[int]:
@@ -70,35 +69,34 @@ def _number(value) -> float:
 def final_metrics(reader: RunReader, run_id: str) -> dict:
     """One run's final numbers, keyed as RESULT_COLUMNS; NaN where the run has not logged a value yet."""
     summary = reader.summary(run_id)
-    hp = summary.config.get("hyperparameters", {})
-    training = summary.config.get("training", {})
+    settings = summary.settings
     last = summary.last_metrics or {}
-    lam = hp.get("lambda_entropy")
-    val_loss = last.get("val_loss")
+    lam = settings["lambda_entropy"]
+    val_loss = last.get(Metric.VAL_LOSS)
     if val_loss is None and last:
         # validation runs once an epoch and at the end: a run mid-epoch has it on an earlier row
-        logged = reader.read_metrics(run_id).get("val_loss", pd.Series(dtype=float)).dropna()
+        logged = reader.read_metrics(run_id).get(Metric.VAL_LOSS, pd.Series(dtype=float)).dropna()
         val_loss = logged.iloc[-1] if len(logged) else None
-    num_experts = hp.get("num_experts")
-    loads = [last.get(f"load_{e}") for e in range(num_experts or 0)]
+    num_experts = settings["num_experts"]
+    loads = [last.get(load_column(e)) for e in range(num_experts or 0)]
     return {
         "run_id": run_id,
         "name": summary.name,
         "group": summary.meta.get("group"),
         "state": summary.state,
-        "dataset": training.get("dataset"),
-        "lambda_entropy": _number(lam),
+        "dataset": settings["dataset"],
+        Metric.LAMBDA_ENTROPY: _number(lam),
         # the last row holds the λ in force then; a change mid-run makes it differ from the config's
         "lambda_changed": bool(last) and lam is not None and not math.isclose(
-            _number(last.get("lambda_entropy", lam)), lam, rel_tol=1e-9, abs_tol=1e-12),
-        "balance_coef": _number(hp.get("balance_coef", 0.0)),
-        "seed": training.get("seed"),
+            _number(last.get(Metric.LAMBDA_ENTROPY, lam)), lam, rel_tol=1e-9, abs_tol=1e-12),
+        Metric.BALANCE_COEF: _number(settings["balance_coef"]),
+        "seed": settings["seed"],
         "num_experts": num_experts,
-        "steps": last.get("step"),
-        "train_time_s": _number(last.get("time_s")),
-        "val_loss": _number(val_loss),
-        **{name: _number(last.get(name)) for name in _METRICS},
-        "dead_experts": len(dead_experts(loads)) if last and None not in loads else None,
+        "steps": last.get(Metric.STEP),
+        "train_time_s": _number(last.get(Metric.TIME_S)),
+        Metric.VAL_LOSS: _number(val_loss),
+        **{name: _number(last.get(name)) for name in FINAL_METRICS},
+        "dead_experts": len(dead_experts(loads)) if last and loads and None not in loads else None,
     }
 
 
@@ -119,8 +117,7 @@ def results_table(reader: RunReader, run_ids: Iterable[str]) -> pd.DataFrame:
     return table
 
 
-CURVE_COLUMNS = ("loss", "total_loss", "val_loss", "routing_entropy", "load_entropy", "specialisation",
-                 "mi_regime")
+CURVE_COLUMNS = (*LOSS_METRICS, *BITS_METRICS)
 
 
 def curves(reader: RunReader, run_ids: Iterable[str], labels: dict[str, str] | None = None) -> pd.DataFrame:
@@ -139,14 +136,13 @@ def curves(reader: RunReader, run_ids: Iterable[str], labels: dict[str, str] | N
             continue
         if metrics.empty:
             continue
-        hp = summary.config.get("hyperparameters", {})
+        settings = summary.settings
         label = (labels or {}).get(run_id) or summary.name or run_id
-        frame = pd.DataFrame({"step": metrics["step"].to_numpy()})
+        frame = pd.DataFrame({Metric.STEP: metrics[Metric.STEP].to_numpy()})
         for column in CURVE_COLUMNS:
             frame[column] = metrics[column].to_numpy(dtype=float) if column in metrics else np.nan
-        frames.append(frame.assign(run_id=run_id, run=label, lambda_entropy=_number(hp.get("lambda_entropy")),
-                                   balance_coef=_number(hp.get("balance_coef", 0.0)),
-                                   seed=summary.config.get("training", {}).get("seed")))
+        frames.append(frame.assign(run_id=run_id, run=label, lambda_entropy=_number(settings["lambda_entropy"]),
+                                   balance_coef=_number(settings["balance_coef"]), seed=settings["seed"]))
     columns = ["run_id", "run", "lambda_entropy", "balance_coef", "seed", "step", *CURVE_COLUMNS]
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})

@@ -2,12 +2,77 @@
 
 Every module that writes or reads a run folder takes these names from here (docs/design.md §3).
 """
-from enum import Enum
+from __future__ import annotations
 
-# metrics.csv columns taken verbatim from a step record; load_0..load_{E-1} (from expert_load) follow
-METRIC_COLUMNS = ("step", "epoch", "total_steps", "time_s", "samples_per_s", "lambda_entropy",
-                  "balance_coef", "loss", "total_loss", "val_loss", "routing_entropy", "load_entropy",
-                  "specialisation", "varentropy", "mi_regime")
+from enum import Enum
+from typing import NamedTuple
+
+
+
+class Metric:
+    """The metric names of a step record and of metrics.csv's columns, as named constants.
+
+    Plain strings (Metric.LOSS == "loss"), so one indexes a record, a DataFrame or a chart field alike;
+    METRICS says what each holds."""
+    STEP = "step"
+    EPOCH = "epoch"
+    TOTAL_STEPS = "total_steps"
+    TIME_S = "time_s"
+    SAMPLES_PER_S = "samples_per_s"
+    LAMBDA_ENTROPY = "lambda_entropy"
+    BALANCE_COEF = "balance_coef"
+    LOSS = "loss"
+    TOTAL_LOSS = "total_loss"
+    VAL_LOSS = "val_loss"
+    ROUTING_ENTROPY = "routing_entropy"
+    LOAD_ENTROPY = "load_entropy"
+    SPECIALISATION = "specialisation"
+    VARENTROPY = "varentropy"
+    MI_REGIME = "mi_regime"
+
+
+class MetricInfo(NamedTuple):
+    label: str        # axis title or heading, with its unit
+    description: str  # what the column holds, for help texts and table headers
+
+
+# Every metric column, in metrics.csv's order; load_0..load_{E-1} (load_column) follow them.
+METRICS: dict[str, MetricInfo] = {
+    Metric.STEP: MetricInfo("step", "optimiser steps taken"),
+    Metric.EPOCH: MetricInfo("epoch", "pass over the training windows, counted from 0"),
+    Metric.TOTAL_STEPS: MetricInfo("total steps", "optimiser steps the whole run will take"),
+    Metric.TIME_S: MetricInfo("training time (s)", "seconds spent training (pauses and logging left out)"),
+    Metric.SAMPLES_PER_S: MetricInfo("samples/s", "training windows per second over the last log interval"),
+    Metric.LAMBDA_ENTROPY: MetricInfo("λ", "λ in force (weight of the routing entropy in the loss)"),
+    Metric.BALANCE_COEF: MetricInfo("balance", "weight of the load-balance term"),
+    Metric.LOSS: MetricInfo("training loss (MSE)",
+                            "training loss (MSE, averaged over the last log interval)"),
+    Metric.TOTAL_LOSS: MetricInfo("total loss (MSE + λ·H)",
+                                  "the loss minimised: MSE + λ · routing entropy + the balance term"),
+    Metric.VAL_LOSS: MetricInfo("validation loss",
+                                "validation loss: MSE on held-out windows (lower is better)"),
+    Metric.ROUTING_ENTROPY: MetricInfo("routing entropy (bits)",
+                                       "mean per-sample gate entropy, bits: how undecided each sample's gate is"),
+    Metric.LOAD_ENTROPY: MetricInfo("load entropy (bits)",
+                                    "entropy of the mean gate, bits: how evenly the experts are used"),
+    Metric.SPECIALISATION: MetricInfo("specialisation (bits)",
+                                      "load − routing entropy, bits: how much the input decides the expert"),
+    Metric.VARENTROPY: MetricInfo("varentropy (bits²)", "mean variance of the gate's surprisal, bits²"),
+    Metric.MI_REGIME: MetricInfo("I(expert; regime) (bits)",
+                                 "I(expert; regime), bits: how much the regime decides the expert"),
+}
+METRIC_COLUMNS = tuple(METRICS)
+LOSS_METRICS = (Metric.LOSS, Metric.TOTAL_LOSS, Metric.VAL_LOSS)  # MSE and what is added to it
+BITS_METRICS = (Metric.ROUTING_ENTROPY, Metric.LOAD_ENTROPY, Metric.SPECIALISATION, Metric.MI_REGIME)
+
+
+LOAD_PREFIX = "load_"  # the per-expert columns after METRIC_COLUMNS: load_0, load_1, ...
+
+
+def load_column(expert: int) -> str:
+    """metrics.csv's column of one expert's mean gate probability (the record's expert_load[expert])."""
+    return f"{LOAD_PREFIX}{expert}"
+
 
 # what config.json holds besides the RunConfig dict
 RUN_LABELS = ("name", "created", "meta")
@@ -33,6 +98,14 @@ class RunState(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    @classmethod
+    def parse(cls, value: object) -> RunState:
+        """The state a status file holds; UNKNOWN for a missing or unrecognised one (a damaged file)."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.UNKNOWN
+
     @property
     def is_live(self) -> bool:
         """Still to train or training: a view keeps refreshing it."""
@@ -42,6 +115,10 @@ class RunState(str, Enum):
     def has_ended(self) -> bool:
         return self in ENDED_STATES
 
+
+# status.json's flag, true while a user has paused the run (its "state" stays RUNNING): any process can
+# then show the pause (lfm/store/writer.py sets it, the next log step clears it)
+PAUSED_FLAG = RunState.PAUSED.value
 
 LIVE_STATES = frozenset({RunState.QUEUED, RunState.RUNNING, RunState.PAUSED})
 ENDED_STATES = frozenset({RunState.FINISHED, RunState.STOPPED, RunState.DIVERGED, RunState.FAILED,

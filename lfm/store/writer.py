@@ -2,7 +2,7 @@
 
 It appends plain data to the files described in lfm/store/files.py and needs no thread of its own: a run
 whose writer died is recognised by its pid (same host) or a stale heartbeat (other host) and read
-"interrupted" (lfm/store/reader.py).
+as interrupted (lfm/store/reader.py).
 """
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import provenance
 from .files import HOSTNAME, format_cell, now_iso, rounded, run_path, slugify, sync_file, write_json_atomic
-from .schema import METRIC_COLUMNS
+from .schema import METRIC_COLUMNS, PAUSED_FLAG, RunState, load_column
 
 
 class RunWriter:
@@ -47,7 +48,7 @@ class RunWriter:
             except FileExistsError:
                 continue
         created = now_iso()
-        self._status = {"state": "running", "reason": "", "pid": os.getpid(), "hostname": HOSTNAME,
+        self._status = {"state": RunState.RUNNING, "reason": "", "pid": os.getpid(), "hostname": HOSTNAME,
                         "started": created, "ended": None, "updated": time.time(), "step": 0,
                         "total_steps": None}
         self._write_status()
@@ -77,7 +78,8 @@ class RunWriter:
             self._append("gates.jsonl", json.dumps(gates) + "\n")
             self._append("metrics.csv", ",".join(format_cell(v) for v in row) + "\n")
             self._step = int(record.get("step") or self._step)
-            if time.time() - self._status["updated"] >= self.heartbeat_s:
+            resumed = self._status.pop(PAUSED_FLAG, False)  # a log step means training goes on
+            if resumed or time.time() - self._status["updated"] >= self.heartbeat_s:
                 self._write_status()
 
     def on_train_end(self, result, model=None) -> None:
@@ -86,7 +88,7 @@ class RunWriter:
         if model is not None:
             try:
                 features = (self.input_features or getattr(model, "input_features", None)
-                            or self.config.get("hyperparameters", {}).get("token_dim"))
+                            or self.config.get("hyperparameters", {}).get("token_dim"))  # as given, no default
                 if features is None:
                     raise ValueError("input_features unknown")
                 from .checkpoint import save_checkpoint  # torch is needed only here, once a model exists
@@ -101,6 +103,10 @@ class RunWriter:
         self.log_event(**change)
 
     # ---- outside the training loop ------------------------------------------------------------------
+    def record_provenance(self, facts: dict) -> None:
+        """Write provenance.json: what produced this run (lfm.store.provenance.collect gives the facts)."""
+        provenance.write(self.path, facts)
+
     def log_event(self, kind: str, **data: Any) -> dict:
         """Append a user event (e.g. kind="lambda_change", value=0.3) at the last logged step."""
         event = {"step": self._step, "time": time.time(), "kind": kind, **data}
@@ -109,11 +115,14 @@ class RunWriter:
         return event
 
     def on_paused(self) -> None:
-        """lfm.training.loop calls this about once a second while a run is paused."""
+        """lfm.training.loop calls this about once a second while a run is paused: status.json says
+        "paused": true (so every view, in any process, shows the pause) and its heartbeat stays fresh."""
+        with self._lock:
+            self._status[PAUSED_FLAG] = True
         self.heartbeat()
 
     def heartbeat(self) -> None:
-        """Refresh status.json's heartbeat, e.g. while paused, so other hosts don't read "interrupted"."""
+        """Refresh status.json's heartbeat, e.g. while paused, so other hosts don't read it as interrupted."""
         with self._lock:
             if self._status["ended"] is None:
                 self._write_status()
@@ -121,7 +130,7 @@ class RunWriter:
     def fail(self, reason: str) -> None:
         """Mark the run failed (error before or around training); no-op once the run has ended."""
         if self._status["ended"] is None:
-            self._finish("failed", reason)
+            self._finish(RunState.FAILED, reason)
 
     def close(self) -> None:
         for f in self._files.values():
@@ -134,7 +143,7 @@ class RunWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._status["ended"] is None:
             if exc_type is KeyboardInterrupt:
-                self._finish("stopped", "interrupted (Ctrl-C)")
+                self._finish(RunState.STOPPED, "interrupted (Ctrl-C)")
             elif exc is not None:
                 self.fail(f"{exc_type.__name__}: {exc}")
             else:
@@ -143,7 +152,7 @@ class RunWriter:
 
     # ---- internals ----------------------------------------------------------------------------------
     def _write_header(self, num_experts: int) -> None:
-        self._columns = [*METRIC_COLUMNS, *(f"load_{e}" for e in range(num_experts))]
+        self._columns = [*METRIC_COLUMNS, *(load_column(e) for e in range(num_experts))]
         self._append("metrics.csv", ",".join(self._columns) + "\n")
 
     def _append(self, file_name: str, text: str) -> None:
@@ -159,9 +168,10 @@ class RunWriter:
         self._status.update(updated=time.time(), step=self._step)
         write_json_atomic(self.path / "status.json", self._status)
 
-    def _finish(self, state: str, reason: str, step: int | None = None) -> None:
+    def _finish(self, state: RunState | str, reason: str, step: int | None = None) -> None:
         with self._lock:
             self._step = self._step if step is None else int(step)
-            self._status.update(state=state, reason=reason, ended=now_iso())
+            self._status.pop(PAUSED_FLAG, None)
+            self._status.update(state=RunState(state), reason=reason, ended=now_iso())
             self._write_status()
             self.close()

@@ -4,7 +4,8 @@ The CLI and the dashboard's background jobs both start runs through here, so a r
 wherever it was started:
   1. prepare: check the device, load the data set, seed torch and build the model. Bad data or settings
      are refused here, before any run folder exists (a queued dashboard job is prepared when queued);
-  2. execute: open the run's folder in the run store and train with its writer as a callback, plus
+  2. execute: open the run's folder in the run store, record its provenance (lfm.store.provenance, with
+     the facts only torch knows: device and thread count), and train with its writer as a callback, plus
      whatever the caller watches with.
 """
 
@@ -17,9 +18,10 @@ import torch
 from lfm.config import RunConfig
 from lfm.data import DataBundle, load_data
 from lfm.nn.model import LFModel, build_model
-from lfm.store import RunWriter
+from lfm.store import RunWriter, provenance
 
 from .loop import SEED_LOCK, TrainingControl, TrainResult, resolve_device, train_model
+from .steering import ControlListener
 
 
 @dataclass
@@ -61,17 +63,37 @@ def open_run(run: PreparedRun) -> RunWriter:
     return run.writer
 
 
-def execute(run: PreparedRun, *, control: TrainingControl | None = None, callbacks: Iterable = ()) -> TrainResult:
-    """Train a prepared run to its end (finished, stopped, diverged or failed), recording everything."""
+def torch_facts(device: str) -> dict:
+    """What provenance needs from torch: the device a run trains on (with the GPU's name) and torch's
+    intra-op thread count, which is process-wide, so it is read just before training starts."""
+    dev = resolve_device(device)
+    name = str(dev)
+    if dev.type == "cuda":
+        try:
+            name = f"{name} ({torch.cuda.get_device_name(dev)})"
+        except RuntimeError:  # a driver that cannot name its GPU: the run matters more than the label
+            pass
+    return {"device": name, "torch_threads": torch.get_num_threads()}
+
+
+def execute(run: PreparedRun, *, control: TrainingControl | None = None, callbacks: Iterable = (),
+            backend: str = "python") -> TrainResult:
+    """Train a prepared run to its end (finished, stopped, diverged or failed), recording everything.
+
+    backend says what drives the run, for its provenance: "cli", "thread" (a dashboard job), "process" or
+    "ray" (a worker, lfm/lab/worker.py), or "python"."""
     writer = open_run(run)
+    control = control or TrainingControl()
+    steering = ControlListener(writer.path, control)  # commands sent through the run folder, from anywhere
     t = run.config.training
     try:
+        writer.record_provenance(provenance.collect(backend=backend, **torch_facts(t.device)))
         return train_model(
             run.model,
             run.data.train_loader(t.batch_size, t.seed),
             t.num_epochs,
             t.learning_rate,
-            callbacks=[writer, *callbacks],
+            callbacks=[writer, steering, *callbacks],
             device=t.device,
             seed=t.seed,
             control=control,

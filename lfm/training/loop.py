@@ -59,6 +59,8 @@ class TrainingControl:
     def stop(self, reason: str = "by the user") -> None:
         """Stop at the next step; `reason` completes "stopped ... at step N" in the run's status."""
         self.stop_reason = reason
+        with self._lock:
+            self._pause_after_log = False  # a pending Step must not pause the loop again after this
         self._stop.set()
         self._running.set()  # wake a paused loop so it can see the stop
 
