@@ -15,9 +15,11 @@ pages/sweep.py directly: no wide layout, and a navigation of file names. No sett
 (Streamlit 1.67), and our pages live in `pages/`, where a reader looks for them.
 
 Hence `through_router()`, the first call of every page: run the old way, a page declares the navigation
-itself, which switches the old layout off for good and replaces the file-name navigation in the browser;
-the page then renders as usual. (Rerunning through streamlit_app.py instead would drop the click or
-widget change that started this run.) AppTest, which decides afresh on every run, takes the same path.
+itself, which switches the old layout off for good and replaces the file-name navigation in the browser,
+runs itself as the router's page, and stops. Run as the router's page, its widgets keep their identity
+(Streamlit keys a widget by the page it is on); a rerun through streamlit_app.py would instead drop the
+click or widget change that started this run. AppTest, which decides afresh on every run, takes the
+same path.
 """
 
 import streamlit as st
@@ -45,4 +47,5 @@ def through_router() -> None:
     except ImportError:  # a Streamlit without the old layout: every run starts in streamlit_app.py
         return
     if getattr(PagesManager, "uses_pages_directory", False):
-        navigation()  # resolves to this very page (a page is identified by its URL path in both layouts)
+        navigation().run()  # this very page (identified by its URL path in both layouts), as the router's
+        st.stop()           # ... and not a second time as a file of the old layout
