@@ -11,8 +11,9 @@ current folder when they exist (defaults otherwise); flags then change single se
 
     python -m lfm train --data seattle_weather --set lambda_entropy=0.3 --set num_epochs=5 --name demo
 
-Exit status: 0 finished, or stopped with Ctrl-C (the run is saved); 1 diverged or failed; 2 bad input
-(one line "lfm: error: ..." on stderr, never a traceback); 130 aborted by a second Ctrl-C.
+Exit status: 0 finished, or stopped with Ctrl-C, SIGTERM or SIGHUP (the run is saved); 1 diverged or
+failed; 2 bad input (one line "lfm: error: ..." on stderr, never a traceback); 130 aborted by a second
+signal. Output cut short by its reader (`python -m lfm runs | head -1`) ends quietly.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import sys
 import textwrap
 import threading
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -46,9 +48,18 @@ class _Parser(argparse.ArgumentParser):
         raise BadInput(f"{message} (see {self.prog} --help)")
 
 
+def printable(text: Any) -> str:
+    """text with every control or format character escaped (ESC -> \\x1b, U+202E -> \\u202e).
+
+    Run names, states and reasons come from files anyone may have written: printed raw, an escape code
+    in one could recolour, retitle or rewrite the user's terminal."""
+    return "".join(ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else
+                   ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
 def error(message: Any) -> None:
     """Print "lfm: error: <message>" as a single line on stderr."""
-    print(f"lfm: error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    print(f"lfm: error: {printable(' '.join(str(message).split()))}", file=sys.stderr, flush=True)
 
 
 # ---- settings ---------------------------------------------------------------------------------------
@@ -211,36 +222,49 @@ class ProgressBar:
             pass
 
 
+# Ctrl-C; what `docker stop`, systemd, a cluster's scheduler and Ray's cancel send; a closed terminal
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def signal_name(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
 class CtrlC:
-    """While active, the first Ctrl-C asks the run to stop (it ends and is saved as stopped), the
-    second raises KeyboardInterrupt to abort at once. Signals can only be caught in the main thread;
-    elsewhere (main() called from a worker thread) Ctrl-C keeps its default meaning."""
+    """While active, the first Ctrl-C (or SIGTERM, or SIGHUP) asks the run to stop: it ends and is
+    saved as "stopped". A second one raises KeyboardInterrupt to abort at once. Signals can only be
+    caught in the main thread; elsewhere (main() called from a worker thread) they keep their default
+    meaning."""
 
     def __init__(self, control, stream: TextIO | None = None):
         self.control = control
         self.stream = stream or sys.stderr
-        self.previous = None
+        self.previous: dict[int, Any] = {}  # signal -> the handler to put back
         self.installed = False
+        self.last_signal = "Ctrl-C"  # the latest signal caught, as signal_name spells it
 
     def __enter__(self) -> CtrlC:
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
             self.installed = True
         return self
 
     def __exit__(self, *exc) -> None:
         if self.installed:
-            signal.signal(signal.SIGINT, self.previous)
+            for sig, handler in self.previous.items():
+                signal.signal(sig, handler)
             self.installed = False
 
     def _handle(self, signum, frame) -> None:
+        self.last_signal = signal_name(signum)
         if self.control.stopped:
             raise KeyboardInterrupt
-        self.control.stop()
+        ctrl_c = signum == signal.SIGINT
+        self.control.stop("by the user" if ctrl_c else f"by {self.last_signal}")
         try:
             newline = "\n" if self.stream.isatty() else ""  # leave a progress bar drawn with \r
-            self.stream.write(f"{newline}lfm: stopping after the current step and saving the run "
-                              "(press Ctrl-C again to abort)\n")
+            self.stream.write(f"{newline}lfm: {'' if ctrl_c else self.last_signal + ': '}stopping after the "
+                              "current step and saving the run (press Ctrl-C again to abort)\n")
             self.stream.flush()
         except (OSError, ValueError, RuntimeError):  # RuntimeError: interrupted mid-write (reentrant)
             pass
@@ -335,16 +359,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     callbacks = [] if args.quiet else [ProgressBar(cfg.training.num_epochs, title=f"run {run.run_id}")]
     start = time.perf_counter()
     try:
-        with CtrlC(control), writer:  # the writer records an abort or a crash as the run's end
+        with CtrlC(control) as signals, writer:  # the writer records an abort or a crash as the run's end
             if args.tensorboard is not None:  # DIR/<run_id>: runs logged into one DIR compare side by side
                 callbacks.append(tensorboard.TensorBoardLogger(Path(args.tensorboard) / run.run_id,
                                                                run.config.to_dict(), run_dir=writer.path))
             result = execute(run, control=control, callbacks=callbacks, backend="cli")
     except KeyboardInterrupt:
-        error(f"aborted by a second Ctrl-C: run {run.run_id} is marked stopped, without a checkpoint")
+        error(f"aborted by a second {signals.last_signal}: run {run.run_id} is marked stopped, "
+              "without a checkpoint")
         return EXIT_ABORTED
     except Exception as e:  # train_model reports its own failures; this is anything around it
         error(f"run {run.run_id} failed: {type(e).__name__}: {e}")
+        return EXIT_FAILED
+    if writer.folder_removed:  # nothing is left to summarise: the run's records went with its folder
+        error(f"run {run.run_id} failed: its folder was removed ({writer.path})")
         return EXIT_FAILED
     try:
         print(format_summary(run, result, time.perf_counter() - start, sources), flush=True)
@@ -386,9 +414,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         last = r.last_metrics or {}
         step = r.status.get("step") or last.get(Metric.STEP) or 0
         total = r.status.get("total_steps") or last.get(Metric.TOTAL_STEPS)
-        name = " ".join((r.name or "-").split())
-        table.append((r.run_id, r.state, name if len(name) <= 30 else name[:27] + "...",
-                      f"{step}/{total}" if total else str(step), _cell(_last_val_loss(reader, r))))
+        name = printable(" ".join((r.name or "-").split()))
+        table.append((r.run_id, printable(r.state), name if len(name) <= 30 else name[:27] + "...",
+                      printable(f"{step}/{total}" if total else step), _cell(_last_val_loss(reader, r))))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -575,3 +603,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside training, e.g. while the data loads
         error("interrupted by Ctrl-C")
         return EXIT_ABORTED
+    except BrokenPipeError:  # the reader of stdout left, e.g. `python -m lfm runs | head -1`
+        _discard_stdout()
+        return EXIT_OK
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail on the broken pipe
+    again and print "Exception ignored ... BrokenPipeError" (Python docs, signal module, SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced by an object without a file
+        pass

@@ -13,6 +13,12 @@ Typing rules, the same for JSON values, typed overrides and parsed strings:
 - a number setting takes a finite int or float (NaN and infinity refused); true/false is refused;
 - a text setting takes a string; an optional one also null, and "" counts as null.
 
+One grammar for numbers everywhere: a number typed as text (--set, a URL, the form) is read with JSON's
+number grammar (ASCII digits; no "1_0", no Arabic-Indic digits, no ".5"), so it is accepted exactly
+when a JSON file would accept it. Reading is bounded (read_json's limits on size, nesting, keys and
+number length are checked before or while parsing, in linear time): a hostile file gets a one-line
+ConfigError naming it, never a hang, a RecursionError or Python's own message.
+
 Every check raises ConfigError naming the setting, the value and what is allowed. All checks, including
 those across settings (equal widths, parameter budget), run when a config object is built: a RunConfig
 that exists is valid, and nothing has been allocated for one that is not. A ConfigError keeps its
@@ -28,6 +34,7 @@ import difflib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, NamedTuple
@@ -40,6 +47,14 @@ PARAMETER_BUDGET = 50_000_000  # refuse models estimated above this many paramet
 # The adaptive layers generate a whole weight matrix per sample, kept for the backward pass:
 # refuse batches that would generate more numbers than this (about 1 GiB in float32).
 GENERATED_WEIGHTS_BUDGET = 256_000_000
+# Limits of read_json. A settings file is ~300 bytes with 12 keys nested 1 deep, presets.json ~2 kB:
+# these leave room for any real file and refuse in linear time what would make the parser hang or crash.
+MAX_JSON_BYTES = 1_000_000
+MAX_JSON_DEPTH = 20
+MAX_JSON_KEYS = 1_000       # keys of one object
+MAX_NUMBER_CHARS = 100      # a number's spelling; every allowed value needs under 25
+# JSON's number grammar (RFC 8259 section 6), ASCII digits only: how numbers are written in every source
+NUMBER_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 class ConfigError(ValueError):
@@ -197,10 +212,21 @@ def check_value(name: str, value: Any, source: str | None = None) -> Any:
     return value
 
 
+def parse_number(text: str) -> int | float:
+    """A number spelled as in JSON ("64", "-0.5", "1e-3"): int without fraction or exponent, else float.
+
+    ValueError for anything else, including what Python alone would read ("1_0", "٣", " +1", "inf")."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number of {len(text):,} characters is longer than the {MAX_NUMBER_CHARS} allowed")
+    if not NUMBER_RE.fullmatch(text):
+        raise ValueError("is not a number as JSON writes one (e.g. 64, -0.5, 1e-3)")
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
 def parse_value(name: str, text: str) -> Any:
     """Convert a string (CLI --set, URL query, form text) to the setting's type, then check it.
 
-    Numbers: anything int() or float() reads ("64", "1e-3", "64.0" for an integer); optional text:
+    Numbers: JSON's spelling (parse_number: "64", "1e-3", "64.0" for an integer); optional text:
     "", "none" and "null" mean null."""
     f = field_by_name(name)
     if not isinstance(text, str):
@@ -210,13 +236,10 @@ def parse_value(name: str, text: str) -> Any:
         value = None if f.optional and s.lower() in ("", "none", "null") else s
     else:
         try:
-            value = int(s)
-        except ValueError:
-            try:
-                value = float(s)
-            except ValueError:
-                raise ConfigError(f"{f.name} = {_show(text)} is not a number: allowed {f.allowed}",
-                                  f.name, f"{f.group}.json") from None
+            value = parse_number(s)
+        except ValueError as e:
+            shown = _show(text if len(text) <= 40 else text[:40] + "...")
+            raise ConfigError(f"{f.name} = {shown} {e}: allowed {f.allowed}", f.name, f"{f.group}.json") from None
     return check_value(name, value)
 
 
@@ -461,27 +484,74 @@ def estimate_generated_weights(cfg: RunConfig | Mapping[str, Any]) -> int:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Parse a JSON file; ConfigError with the path (and line and column when malformed)."""
+    """Parse a JSON file; ConfigError with the path (and line and column when malformed).
+
+    Bounded work on any file: at most MAX_JSON_BYTES, nested at most MAX_JSON_DEPTH deep, at most
+    MAX_JSON_KEYS keys per object, numbers at most MAX_NUMBER_CHARS long; each checked in linear time."""
     path = Path(path)
 
     def no_duplicates(pairs):
-        keys = [key for key, _ in pairs]
-        for key in keys:
-            if keys.count(key) > 1:
+        if len(pairs) > MAX_JSON_KEYS:
+            raise ConfigError(f"an object with {len(pairs):,} keys, above the limit of {MAX_JSON_KEYS:,}",
+                              source=str(path))
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
                 raise ConfigError(f"key {key!r} appears twice", key, str(path))
+            seen.add(key)
         return dict(pairs)
 
+    def number(text: str) -> int | float:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise ConfigError(f"a number of {len(text):,} characters ({text[:20]}...) is longer than "
+                              f"the {MAX_NUMBER_CHARS} allowed", source=str(path))
+        return float(text) if any(c in text for c in ".eE") else int(text)
+
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_JSON_BYTES + 1)  # never more: a huge file is refused without reading it all
+        if len(data) > MAX_JSON_BYTES:
+            raise ConfigError(f"the file is larger than the limit of {MAX_JSON_BYTES:,} bytes "
+                              "(a settings file is well under 1 kB)", source=str(path))
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError("file not found", source=str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read it as UTF-8 text: {e}", source=str(path)) from None
+    if json_depth(text, stop_above=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ConfigError(f"nested more than {MAX_JSON_DEPTH} levels deep, above the limit", source=str(path))
     try:
-        return json.loads(text, object_pairs_hook=no_duplicates)
+        return json.loads(text, object_pairs_hook=no_duplicates, parse_int=number, parse_float=number)
     except json.JSONDecodeError as e:
         raise ConfigError(f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}",
                           source=str(path)) from None
+
+
+_JSON_TOKENS_RE = re.compile(r'\\.|["\[\]{}]', re.DOTALL)  # an escape pair, a quote or a bracket
+
+
+def json_depth(text: str, stop_above: int | None = None) -> int:
+    """How deep the arrays and objects of a JSON text nest (0 for a bare value), in linear time; with
+    stop_above, the first depth above it as soon as it is reached (the rest is not read).
+
+    One pass over the quotes, brackets and escape pairs: brackets inside strings do not count. (A regular
+    expression for whole strings would backtrack quadratically on '"\\"\\"\\"...'.) On malformed text the
+    figure is approximate, which is enough to refuse before json.loads would recurse once per level."""
+    depth = deepest = 0
+    in_string = False
+    for token in _JSON_TOKENS_RE.findall(text):
+        if token == '"':
+            in_string = not in_string
+        elif in_string or len(token) == 2:
+            continue
+        elif token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if stop_above is not None and deepest > stop_above:
+                break
+        else:
+            depth -= 1
+    return deepest
 
 
 def load_run_config(hyperparameters_path: str | os.PathLike | None = None,

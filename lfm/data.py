@@ -225,19 +225,63 @@ def load_seattle_weather(sequence_length: int, val_fraction: float) -> DataBundl
     return _chronological("seattle_weather", values, codes, names, sequence_length, val_fraction)
 
 
+# Limits of load_csv, checked before the work: beyond them parsing and training would take minutes or
+# the machine's memory, and standardisation would overflow (the variance of values near 1e200 is inf in
+# float64, so every value would train as 0).
+MAX_CSV_BYTES = 256 * 1024 * 1024
+MAX_CSV_COLUMNS = 1_024      # features, as many as the widest token_dim
+MAX_CSV_ROWS = 1_000_000     # the most windows num_samples allows
+MAX_CSV_MAGNITUDE = 1e100    # |value|; its square, summed over every row, stays finite in float64
+MAX_CSV_REGIMES = 256        # distinct labels: every log step records an experts x regimes matrix
+
+
+def _csv_bytes(path_or_buffer, name: str) -> bytes:
+    """The file's bytes, refusing one above MAX_CSV_BYTES before reading it."""
+    too_big = f"CSV {name} is larger than the limit of {MAX_CSV_BYTES // 2**20} MB"
+    if isinstance(path_or_buffer, (str, os.PathLike)):
+        if not os.path.isfile(path_or_buffer):
+            raise DataError(f"CSV file not found: {path_or_buffer}")
+        if os.path.getsize(path_or_buffer) > MAX_CSV_BYTES:
+            raise DataError(too_big)
+        with open(path_or_buffer, "rb") as f:
+            data = f.read(MAX_CSV_BYTES + 1)
+    else:
+        data = path_or_buffer.read(MAX_CSV_BYTES + 1)
+    data = data.encode("utf-8") if isinstance(data, str) else data
+    if len(data) > MAX_CSV_BYTES:
+        raise DataError(too_big)
+    return data
+
+
+def _check_csv_shape(data: bytes, name: str) -> None:
+    """Refuse too many columns or rows by counting separators, in linear time, before pandas parses.
+    The header's comma count is an upper bound (a quoted name may hold a comma); pandas' count is exact."""
+    header = data.split(b"\n", 1)[0]
+    columns = header.count(b",") + 1
+    if columns > MAX_CSV_COLUMNS + 1 and b'"' not in header:  # + 1: a regime or label column
+        raise DataError(f"CSV {name} has {columns:,} columns, above the limit of {MAX_CSV_COLUMNS:,} "
+                        f"feature columns")
+    rows = data.count(b"\n") - 1
+    if rows > MAX_CSV_ROWS + 1:  # + 1: a last line without its newline
+        raise DataError(f"CSV {name} has {rows:,} rows, above the limit of {MAX_CSV_ROWS:,}")
+
+
 def load_csv(path_or_buffer, sequence_length: int, val_fraction: float, seed: int = 0) -> DataBundle:
     """A CSV of numeric columns (plus an optional 'regime' or 'label' column), split chronologically.
 
     path_or_buffer is a path or a file-like object (e.g. an upload). Rows in messages count from 1
     after the header. seed is accepted for a uniform signature; a chronological split needs none.
+    Limits (MAX_CSV_*: size, columns, rows, magnitudes, labels) are checked before the work.
     """
+    import io
+
     import pandas as pd
 
     name = os.path.basename(str(getattr(path_or_buffer, "name", path_or_buffer)))
-    if isinstance(path_or_buffer, (str, os.PathLike)) and not os.path.isfile(path_or_buffer):
-        raise DataError(f"CSV file not found: {path_or_buffer}")
+    data = _csv_bytes(path_or_buffer, name)
+    _check_csv_shape(data, name)
     try:
-        df = pd.read_csv(path_or_buffer)
+        df = pd.read_csv(io.BytesIO(data))
     except pd.errors.EmptyDataError:
         raise DataError(f"CSV {name} is empty: no header and no columns") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
@@ -246,6 +290,9 @@ def load_csv(path_or_buffer, sequence_length: int, val_fraction: float, seed: in
     feature_cols = [c for c in df.columns if c != label_col]
     if not feature_cols:
         raise DataError(f"CSV {name} has no numeric feature columns (columns: {list(df.columns)})")
+    if len(feature_cols) > MAX_CSV_COLUMNS or len(df) > MAX_CSV_ROWS:
+        raise DataError(f"CSV {name} has {len(feature_cols):,} feature columns and {len(df):,} rows: "
+                        f"allowed at most {MAX_CSV_COLUMNS:,} columns and {MAX_CSV_ROWS:,} rows")
     features = pd.DataFrame(index=df.index)
     for col in feature_cols:
         raw = df[col]
@@ -260,12 +307,20 @@ def load_csv(path_or_buffer, sequence_length: int, val_fraction: float, seed: in
             row = int(missing.to_numpy().argmax())
             raise DataError(f"CSV {name}: column '{col}' has a missing or infinite value at row "
                             f"{row + 1} ({int(missing.sum())} such rows in all)")
+        huge = numeric.abs() > MAX_CSV_MAGNITUDE
+        if huge.any():
+            row = int(huge.to_numpy().argmax())
+            raise DataError(f"CSV {name}: column '{col}' has {raw.iloc[row]} at row {row + 1}: allowed "
+                            f"values up to {MAX_CSV_MAGNITUDE:g} in size ({int(huge.sum())} such rows in all)")
         features[col] = numeric.astype("float64")
     codes = names = None
     if label_col is not None:
         if df[label_col].isna().any():
             row = int(df[label_col].isna().to_numpy().argmax())
             raise DataError(f"CSV {name}: label column '{label_col}' is missing a value at row {row + 1}")
+        if df[label_col].nunique() > MAX_CSV_REGIMES:
+            raise DataError(f"CSV {name}: label column '{label_col}' has {df[label_col].nunique():,} "
+                            f"different labels, above the limit of {MAX_CSV_REGIMES}")
         codes, names = _encode_labels(df[label_col])
     return _chronological(name, features.to_numpy(), codes, names, sequence_length, val_fraction)
 

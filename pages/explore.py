@@ -20,6 +20,7 @@ from ui import explore_charts as charts
 from ui import state
 from ui.live import list_runs, run_label
 from ui.routing import through_router
+from ui.text import plain
 
 STORE, UPLOAD = "A run from the store", "Upload a checkpoint"
 PATH_POINTS = 41  # t = 0, 0.025, ..., 1 along the interpolation path
@@ -115,7 +116,7 @@ if source == STORE:
     try:
         loaded = run_model(str(state.runs_dir()), run_id, checkpoint.stat().st_mtime)
     except (CheckpointError, OSError) as exc:
-        st.error(f"Cannot load this run's model: {exc}")
+        st.error(f"Cannot load this run's model: {plain(exc)}")
         st.stop()
 else:
     upload = st.file_uploader(f"A checkpoint.pt saved by a run (at most {MAX_UPLOAD_MB} MB)", type=["pt", "pth"],
@@ -126,7 +127,7 @@ else:
         st.stop()
     loaded = uploaded_model(upload)
     if isinstance(loaded, str):
-        st.error(f"This file cannot be used: {loaded}")
+        st.error(f"This file cannot be used: {plain(loaded)}")  # it names the upload
         st.stop()
 
 m, tr = loaded.config.model, loaded.config.training
@@ -134,9 +135,9 @@ key = json.dumps([loaded.config.to_dict(), loaded.input_features], sort_keys=Tru
 try:
     data = run_data(loaded, key)
 except (DataError, CheckpointError) as exc:
-    st.error(f"The model loaded, but its data set cannot be rebuilt here: {exc}")
+    st.error(f"The model loaded, but its data set cannot be rebuilt here: {plain(exc)}")
     st.stop()
-st.markdown(f"**{loaded.source}** · trained {loaded.step:,} steps · λ = {m.lambda_entropy:g} · balance = "
+st.markdown(f"**{plain(loaded.source)}** · trained {loaded.step:,} steps · λ = {m.lambda_entropy:g} · balance = "
             f"{m.balance_coef:g} · {m.num_experts} experts · data: {data.name}, {len(data.x_val):,} validation "
             f"windows of {tr.sequence_length} steps")
 st.caption("The data set is rebuilt from the run's own settings (same seed, so the same windows); the samples "

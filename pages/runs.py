@@ -15,6 +15,7 @@ import streamlit as st
 from lfm.store import export, provenance, tensorboard
 from lfm.config import ConfigError
 from ui import run_charts, state
+from ui.text import plain
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
 from lfm.store.schema import Metric
 from ui.live import LAYOUT, all_charts, chart_calls, list_runs, progress, run_label, run_view, watch_for_new_runs
@@ -59,13 +60,13 @@ def export_section(reader, summary, view, smoothing: float) -> None:
     try:
         configs = export.config_files(summary.config)
     except ConfigError as exc:
-        st.error(f"This run's settings do not validate, so they cannot be exported: {exc}")
+        st.error(f"This run's settings do not validate, so they cannot be exported: {plain(exc)}")
         configs = {}
     for column, name in zip((c2, c3), export.CONFIG_FILES):
         column.download_button(name, configs.get(name, b""), name, "application/json", icon=":material/settings:",
                                key=f"export_{name}", disabled=name not in configs, width="stretch")
     checkpoint = export.checkpoint_path(reader, run_id)
-    c4.download_button("Checkpoint (.pt)", (lambda: checkpoint.read_bytes()) if checkpoint else b"",
+    c4.download_button("Checkpoint (.pt)", (lambda: export.checkpoint_bytes(reader, run_id)) if checkpoint else b"",
                        export.checkpoint_file_name(run_id), "application/octet-stream", icon=":material/memory:",
                        key="export_checkpoint", disabled=checkpoint is None, width="stretch",
                        help=None if checkpoint else "A run writes its checkpoint when it ends.")

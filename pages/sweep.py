@@ -18,8 +18,9 @@ from lfm.lab.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse
                        submit_sweep, sweep_groups, sweep_progress)
 from ui import lab_charts, state
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
-from ui.settings import render_settings
+from ui.settings import BACKEND_LABELS, render_settings
 from ui.routing import through_router
+from ui.text import plain
 
 LATEST = "(the newest sweep)"
 SHOWN = "sweep_show"  # session key of the sweep picker
@@ -79,20 +80,21 @@ if planned:
         st.dataframe([{"name": p.name, "λ": p.lambda_entropy, "balance_coef": p.balance_coef, "seed": p.seed}
                       for p in planned], hide_index=True, width="stretch")
 for message in errors:
-    st.error(message)
+    st.error(plain(message))  # they quote what was typed
 
 b1, b2 = st.columns([1, 4])
 if b1.button("Launch", icon=":material/rocket_launch:", type="primary", disabled=bool(errors) or not planned,
              width="stretch"):
     try:
-        group = submit_sweep(manager, settings.config, spec, keep_alive=keep_alive)
+        group = submit_sweep(manager, settings.config, spec, keep_alive=keep_alive, backend=settings.backend)
         st.session_state[SHOWN] = group
         forget_run_list()  # the first runs' folders exist now: list them at once
         st.toast(f"Sweep {group}: {spec.num_runs} runs queued")
     except (DataError, ValueError) as exc:
-        st.error(f"Not launched: {exc}")
+        st.error(f"Not launched: {plain(exc)}")
 b2.caption(f"Runs wait in the dashboard's queue: at most {manager.max_concurrent} train at once, "
-           "single runs and sweeps alike.")
+           f"single runs and sweeps alike; they train on {BACKEND_LABELS[settings.backend]} ('Train on', in "
+           "the sidebar). Bigger sweeps, or a cluster: `python -m lfm sweep` (README, 'More than one machine').")
 
 # 2. The sweep shown: the newest, or a chosen one; sweeps are groups in the run store, so they survive a restart.
 st.subheader("Progress and results")

@@ -6,10 +6,12 @@ from lfm.config import ConfigError, check_value
 from lfm.data import DataError
 from lfm.datasets import DATASETS
 from lfm.store.schema import LIVE_STATES, Metric, RunState
+from lfm.lab.controls import RunControls
 from ui import state
 from ui.live import all_charts, forget_run_list, list_runs, progress, run_label, run_view, watch_for_new_runs
 from ui.settings import render_settings
 from ui.routing import through_router
+from ui.text import plain
 
 FOLLOW = "Follow the newest run"
 
@@ -27,11 +29,12 @@ left, mid, right = st.columns([1, 2, 2])
 keep_alive = right.checkbox("Keep training when every tab is closed", key="keep_alive")
 if left.button("Start", icon=":material/play_arrow:", type="primary", disabled=settings.config is None, width="stretch"):
     try:
-        job = manager.submit(settings.config, name=settings.name or None, keep_alive=keep_alive)
+        job = manager.submit(settings.config, name=settings.name or None, keep_alive=keep_alive,
+                             backend=settings.backend)
         st.session_state["watch"] = FOLLOW
         forget_run_list()  # its folder exists now: list it at once rather than at the watcher's next event
     except (DataError, ValueError) as exc:
-        st.error(f"Not started: {exc}")
+        st.error(f"Not started: {plain(exc)}")
 if settings.config is None:
     mid.warning("Fix the settings marked in the sidebar to start a run.")
 
@@ -48,37 +51,39 @@ if run_id is None:
     watch_for_new_runs(watcher)
     st.stop()
 
-# 3. Controls for a run this dashboard started (a CLI run is steered from its own terminal).
+# 3. Controls for any live run: this dashboard's own in memory, any other (CLI, worker, another
+#    dashboard) through its run folder's control.jsonl.
 job = manager.by_run_id(run_id)
 summary = next((r for r in runs if r.run_id == run_id), None)
 if summary is None:
     st.warning(f"Run {run_id} is no longer in the run store.")
     st.stop()
-job_state = job.state if job else summary.state
-c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 2, 1])
-if job is None:
-    st.caption("This run was not started by this dashboard (CLI, another process or an earlier session): "
-               "it is shown read-only.")
-else:
+controls = RunControls(reader.runs_dir, run_id, reader.status(run_id), job=job, manager=manager)
+job_state = controls.state
+if controls.active:
+    if not controls.in_memory:
+        st.caption("This run trains outside this dashboard's threads (a CLI, a worker process, Ray or "
+                   "another dashboard): its controls act through its run folder, at its next log step.")
+    c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 2, 1])
     paused = job_state == RunState.PAUSED
     if c1.button("Resume" if paused else "Pause", icon=":material/play_arrow:" if paused else ":material/pause:",
-                 disabled=not job.active, width="stretch"):
-        job.control.resume() if paused else job.control.pause()
+                 width="stretch"):
+        controls.resume() if paused else controls.pause()
         st.rerun()
-    if c2.button("Step", icon=":material/skip_next:", disabled=not job.active, help="Train one log interval, then pause", width="stretch"):
-        job.control.step()
-    if c3.button("Stop", icon=":material/stop:", disabled=not job.active, width="stretch"):
-        manager.stop(job)
+    if c2.button("Step", icon=":material/skip_next:", help="Train one log interval, then pause", width="stretch"):
+        controls.step()
+    if c3.button("Stop", icon=":material/stop:", width="stretch"):
+        controls.stop()
         st.rerun()
     started_with = summary.settings["lambda_entropy"] or 0.0
     current = (summary.last_metrics or {}).get(Metric.LAMBDA_ENTROPY, started_with)  # after changes
     new_lambda = c4.number_input("λ while training", value=float(current), step=0.05,
-                                 format="%.3f", key=f"live_lambda_{run_id}", disabled=not job.active,
+                                 format="%.3f", key=f"live_lambda_{run_id}",
                                  help="Changes lambda_entropy from the next step on, without a restart; "
                                       "the charts mark the change.")
-    if c5.button("Apply λ", disabled=not job.active, width="stretch"):
+    if c5.button("Apply λ", width="stretch"):
         try:  # the setting's own check: the same range and message as the form, the files and the CLI
-            job.control.set_lambda(check_value("lambda_entropy", new_lambda))
+            controls.set_lambda(check_value("lambda_entropy", new_lambda))
             st.toast(f"lambda → {new_lambda:g} from the next step")
         except ConfigError as e:
             st.error(e.message)
@@ -99,7 +104,7 @@ def live_view():
     view = run_view(run_id)
     view.refresh(reader, watcher)
     now = manager.by_run_id(run_id)
-    current = now.state if now else view.status.get("state", RunState.UNKNOWN)
+    current = now.state if now else RunControls(reader.runs_dir, run_id, view.status).state
     progress(view, summary.settings, current)
     all_charts(view, smoothing)
     if live and current not in LIVE_STATES:

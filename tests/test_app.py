@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from lfm.store import RunReader
 from tiny import TINY_SETTINGS
+from ui.text import shown
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TINY = TINY_SETTINGS
@@ -61,7 +62,7 @@ def test_pages_render_with_no_runs(runs_dir, page):
 def test_bad_settings_are_refused_and_nothing_starts(runs_dir):
     at = app()
     set_settings(at, {"batch_size": 0})
-    assert any("batch_size" in e.value and "1 to 4096" in e.value for e in at.sidebar.error)
+    assert any("batch_size" in shown(e.value) and "1 to 4096" in e.value for e in at.sidebar.error)
     assert button(at, "Start").disabled  # AppTest, like a browser, cannot click a disabled button
     assert not at.exception
     assert not runs_dir.exists() or not RunReader(runs_dir).list_runs()
@@ -108,7 +109,8 @@ def test_pause_and_resume(runs_dir):
     wait_for_runs(runs_dir, ("stopped",))
 
 
-def test_a_run_started_from_the_cli_shows_up_read_only(runs_dir):
+def test_a_run_started_from_the_cli_is_steered_from_the_dashboard(runs_dir):
+    """Pause, step, set lambda and stop a CLI run from the Train page: through its control.jsonl."""
     import signal
     import subprocess
     import sys
@@ -118,21 +120,44 @@ def test_a_run_started_from_the_cli_shows_up_read_only(runs_dir):
                             *[x for a in args for x in ("--set", a)]],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    reader = RunReader(runs_dir)
     try:
         (run,) = wait_for_runs(runs_dir, ("running",))
-        wait_for_metrics = time.time() + 30
-        while RunReader(runs_dir).last_metrics(run.run_id) is None and time.time() < wait_for_metrics:
-            time.sleep(0.1)
+        wait_until(lambda: reader.last_metrics(run.run_id) is not None, "the CLI run's first log step")
         at = app()
         assert not at.exception
         assert any("running" in m.value for m in at.markdown)
-        assert any("read-only" in c.value for c in at.caption)
-        assert not [b for b in at.button if b.label in ("Pause", "Stop")]  # steered from its terminal
+        assert any("through its run folder" in c.value for c in at.caption)
         assert len(at.get("vega_lite_chart")) >= 6
+
+        button(at, "Pause").click().run()
+        wait_until(lambda: reader.status(run.run_id).get("paused"), "the CLI run to pause")
+        at.run()
+        assert [b for b in at.button if b.label == "Resume"]  # the page reads the pause from status.json
+        held = reader.last_metrics(run.run_id)["step"]
+        at.number_input(key=f"live_lambda_{run.run_id}").set_value(0.25)
+        button(at, "Apply λ").click().run()
+        button(at, "Step").click().run()
+        wait_until(lambda: reader.last_metrics(run.run_id)["step"] > held, "the step to run")
+        assert reader.last_metrics(run.run_id)["lambda_entropy"] == 0.25
+        button(at, "Stop").click().run()
+        assert cli.wait(60) == 0
     finally:
-        cli.send_signal(signal.SIGINT)
-        cli.wait(30)
+        if cli.poll() is None:
+            cli.send_signal(signal.SIGINT)
+            cli.wait(30)
     (run,) = wait_for_runs(runs_dir, ("stopped",))
+    assert "from a dashboard" in reader.status(run.run_id)["reason"]
+    assert [c["command"] for c in map(__import__("json").loads,
+                                      (run.path / "control.jsonl").read_text().splitlines())] == \
+        ["pause", "set_lambda", "step", "stop"]
+
+
+def wait_until(predicate, what: str, timeout: float = 60.0):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.1)
 
 
 def test_a_second_tab_sees_and_controls_the_same_run(runs_dir):
@@ -164,3 +189,34 @@ def test_lambda_while_training_is_checked_by_the_settings_own_rule(runs_dir):
     assert [e["value"] for e in reader.read_events(run.run_id)] == [0.5]  # the refused 11 never reached it
     button(at, "Stop").click().run()
     wait_for_runs(runs_dir, ("stopped",))
+
+
+def test_a_run_on_a_worker_process_dies_and_the_dashboard_keeps_serving(runs_dir, monkeypatch):
+    import os
+    import signal
+
+    from ui import state
+
+    monkeypatch.setenv("LFM_MAX_CONCURRENT", "1")  # one warm worker is enough here
+    at = app()
+    set_settings(at, {**TINY, "num_epochs": 5000})
+    at.selectbox(key="backend").set_value("process").run()
+    button(at, "Start").click().run()
+    reader = RunReader(runs_dir)
+    try:
+        (run,) = wait_for_runs(runs_dir, ("running",), timeout=120)
+        wait_until(lambda: reader.last_metrics(run.run_id) is not None, "the worker's first log step", 120)
+        pid = reader.status(run.run_id)["pid"]
+        assert pid != os.getpid()  # trained outside the dashboard's process
+        os.kill(pid, signal.SIGKILL)
+        wait_for_runs(runs_dir, ("interrupted",))
+        at.run()
+        assert not at.exception
+        assert any("interrupted" in m.value for m in at.markdown)
+
+        set_settings(at, {**TINY, "num_epochs": 1})
+        button(at, "Start").click().run()  # the pool replaced its worker: the next run trains
+        wait_for_runs(runs_dir, ("interrupted", "finished"), count=2, timeout=120)
+        assert {r.state for r in reader.list_runs()} == {"interrupted", "finished"}
+    finally:
+        state.job_manager(str(runs_dir)).close()  # ends the worker pool: no process left behind

@@ -14,6 +14,7 @@ from lfm.config import RunConfig
 from lfm.training.experiment import execute, prepare_run
 from lfm.store import RunReader
 from tiny import TINY_SETTINGS
+from ui.text import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = TINY_SETTINGS
@@ -121,7 +122,7 @@ def test_invalid_sweep_input_is_refused_and_nothing_launches(runs_dir, key, valu
     at = page("pages/sweep.py")
     widget = at.number_input(key=key) if key in ("sweep_n", "sweep_low", "sweep_high") else at.text_input(key=key)
     widget.set_value(value).run()
-    assert any(words in e.value for e in at.error), [e.value for e in at.error]
+    assert any(words in shown(e.value) for e in at.error), [e.value for e in at.error]
     assert next(b for b in at.button if b.label == "Launch").disabled
     assert not runs_dir.exists() or not RunReader(runs_dir).list_runs()
 

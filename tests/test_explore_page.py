@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from lfm.config import RunConfig
 from lfm.training.experiment import execute, prepare_run
+from ui.text import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_samples": 64, "batch_size": 16,
@@ -76,7 +77,7 @@ def test_an_invalid_upload_shows_the_message_not_an_exception(finished_run, monk
     at = explore(finished_run[0], monkeypatch)
     upload(at, "notes.pt", b"these are my notes, not weights")
     assert not at.exception
-    assert any("notes.pt is not a PyTorch checkpoint" in e.value for e in at.error)
+    assert any("notes.pt is not a PyTorch checkpoint" in shown(e.value) for e in at.error)
     assert charts(at) == 0
 
 
@@ -85,7 +86,7 @@ def test_a_valid_upload_is_explored(finished_run, monkeypatch):
     upload(at, "checkpoint.pt", (finished_run[1] / "checkpoint.pt").read_bytes())
     assert not at.exception and not at.error
     assert charts(at) == 5
-    assert any("checkpoint.pt" in m.value and "trained 4 steps" in m.value for m in at.markdown)
+    assert any("checkpoint.pt" in shown(m.value) and "trained 4 steps" in m.value for m in at.markdown)
 
 
 def test_data_without_regimes_is_picked_by_index(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from lfm.config import FIELDS, RunConfig, estimate_parameters
 from lfm.training.loop import available_devices
+from ui.text import shown
 
 SPECIALISE = "Specialise (lambda > 0 + balance)"
 
@@ -61,7 +62,7 @@ def test_bad_value_gives_no_config_and_the_validators_message(app):
     assert settings.config is None
     assert app.number_input(key="batch_size").value == 0  # kept, not reset: the user typed it
     assert len(app.error) == 1
-    assert "batch_size = 0" in app.error[0].value and "integers 1 to 4096" in app.error[0].value
+    assert "batch_size = 0" in shown(app.error[0].value) and "integers 1 to 4096" in shown(app.error[0].value)
     assert not app.warning  # the URL check runs on the first render only
 
 
@@ -115,8 +116,8 @@ def test_bad_url_value_falls_back_to_the_default_with_a_notice(app, text):
     settings = result(app.run())
     assert app.number_input(key="batch_size").value == 16
     assert settings.config == RunConfig().with_overrides({"lambda_entropy": 0.3})
-    assert len(app.warning) == 1 and "batch_size" in app.warning[0].value
-    assert "integers 1 to 4096" in app.warning[0].value
+    assert len(app.warning) == 1 and "batch_size" in shown(app.warning[0].value)
+    assert "integers 1 to 4096" in shown(app.warning[0].value)
     assert "batch_size" not in app.query_params and app.query_params["lambda_entropy"] == "0.3"
     layout = [type(e).__name__ for e in app.sidebar.children.values()]
     result(app.run())  # the notice is shown once; the value stays the default
@@ -130,7 +131,7 @@ def test_bad_url_choice_falls_back_with_a_notice(app, key, text):
     app.query_params[key] = text
     settings = result(app.run())
     assert settings.config == RunConfig()
-    assert len(app.warning) == 1 and f"{key}={text}" in app.warning[0].value
+    assert len(app.warning) == 1 and f"{key}={text}" in shown(app.warning[0].value)
 
 
 def test_device_offers_only_what_this_machine_has(app):

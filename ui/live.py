@@ -18,6 +18,7 @@ from lfm.store import RunReader
 from lfm.store.schema import LIVE_STATES, LOAD_PREFIX, Metric, RunState, load_column
 from lfm.store.watch import RunWatcher
 from ui import run_charts
+from ui.text import plain
 
 # How a run's state reads in the UI: an icon before the state's own word.
 STATE_ICONS = {
@@ -80,7 +81,8 @@ def run_view(run_id: str) -> RunView:
 
 
 def state_badge(state: str) -> str:
-    return f"{STATE_ICONS.get(state, ':material/help:')} {state}"
+    icon = STATE_ICONS.get(state, ":material/help:")
+    return f"{icon} {plain(str(state))}"  # a state a file made up is shown as text
 
 
 def progress(view: RunView, settings: RunSettings, state: str) -> None:
@@ -103,7 +105,7 @@ def progress(view: RunView, settings: RunSettings, state: str) -> None:
     else:
         st.progress(0.0, text="waiting for the first log step…")
     reason = view.status.get("reason") or ""
-    line = f"**Status:** {state_badge(state)}" + (f" — {reason}" if reason and state not in LIVE_STATES else "")
+    line = f"**Status:** {state_badge(state)}" + (f" — {plain(reason)}" if reason and state not in LIVE_STATES else "")
     if state == RunState.INTERRUPTED:
         line += " — its writer stopped without closing the run (killed, or the machine went down)"
     st.markdown(line)

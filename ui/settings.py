@@ -30,7 +30,9 @@ from lfm.config import (FIELDS, PARAMETER_BUDGET, ConfigError, Field, RunConfig,
 from lfm.data import DataError, load_csv
 from lfm.datasets import DATASETS
 from lfm.training.loop import available_devices
-from ui.state import runs_dir
+from lfm.lab.backends import available_backends
+from ui.state import default_backend, runs_dir
+from ui.text import plain
 
 # Expander title -> (settings in it, open by default). Regularisation is what users play with.
 SECTIONS = {
@@ -42,7 +44,7 @@ SECTIONS = {
     "Device": (("device",), False),
 }
 STEPS = {"lambda_entropy": 0.05, "balance_coef": 0.05, "learning_rate": 1e-4, "val_fraction": 0.05}
-FORMATS = {"learning_rate": "%.4g", "val_fraction": "%.2f"}  # other floats "%.3g", ints "%d"
+FORMATS = {"learning_rate": "%.4g", "val_fraction": "%.2f"}  # other floats "%.3g", ints "%.12g"
 PRESET_KEY = "preset"
 MAX_UPLOAD_MB = 20
 _URL_CHECKED = "_settings_url_checked"  # session flag: the URL is checked on the first render only
@@ -61,6 +63,7 @@ class Settings:
     errors: list[str]         # validator messages, each naming the setting, its value and what is allowed
     name: str                 # run name typed by the user, stripped; may be empty
     preset: str               # preset last chosen (its values may have been edited since)
+    backend: str = "thread"   # where the run trains: lfm.lab.backends (thread, process, ray)
 
 
 def _plain(e: ConfigError) -> str:
@@ -109,8 +112,7 @@ def _check_url(options: dict[str, list[str]]) -> None:
                                       f"{', '.join(map(repr, options[key]))}")
         except ConfigError as e:
             default = options[key][0] if key == PRESET_KEY else field_by_name(key).default
-            notices.append(f"Link parameter `{key}={text}` ignored, using the default {default!r}: "
-                           f"{_plain(e)}")
+            notices.append(f"Link parameter {key}={text} ignored, using the default {default!r}: {_plain(e)}")
             try:
                 del st.query_params[key]
             except StreamlitAPIException:
@@ -125,7 +127,7 @@ def _apply_preset(presets: dict) -> None:
     for name, value in presets[st.session_state[PRESET_KEY]].overrides.items():
         if name in WIDGET_FIELDS:  # csv_path has no widget; a preset cannot upload a file
             f = field_by_name(name)
-            st.session_state[name] = value if f.choices else f.type(value)  # 1 -> 1.0 for floats
+            st.session_state[name] = value if f.choices else float(value)  # every number widget is a float one
 
 
 def _widget(box, f: Field, options: dict[str, list[str]]):
@@ -134,10 +136,14 @@ def _widget(box, f: Field, options: dict[str, list[str]]):
         return box.selectbox(f.name, options[f.name], index=options[f.name].index(f.default),
                              format_func=_label(f), key=f.name, help=help_text,
                              bind="query-params")
-    step = f.type(STEPS.get(f.name, 1))
-    fmt = FORMATS.get(f.name, "%d" if f.type is int else "%.3g")
-    return box.number_input(f.name, value=f.default, step=step, format=fmt, key=f.name,
-                            help=help_text, bind="query-params")
+    # Integer settings get a float widget too. Streamlit's int widget cannot hold a number beyond
+    # JavaScript's safe integers (2^53): its browser side does not send one, and its Python side resets
+    # one to the default, so 99999999999999999999 typed into batch_size trained 16 without a word. A
+    # float widget passes any number on, for lfm.config to judge: 64.0 is 64; 1.5 and 1e20 are refused.
+    fmt = FORMATS.get(f.name, "%.12g" if f.type is int else "%.3g")  # %.12g: every allowed integer in full
+    value = box.number_input(f.name, value=float(f.default), step=float(STEPS.get(f.name, 1)), format=fmt,
+                             key=f.name, help=help_text, bind="query-params")
+    return int(value) if f.type is int and value is not None and value.is_integer() else value
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -189,7 +195,7 @@ def render_settings(container=None) -> Settings:
     # of everything below it, and the browser would then reset them (expanders fold up).
     notices = box.container()
     for notice in st.session_state.pop(_URL_NOTICES, []):
-        notices.warning(notice, icon="🔗")
+        notices.warning(plain(notice), icon="🔗")  # the link's text, shown as typed (ui/text.py)
 
     preset = box.selectbox("Preset", options[PRESET_KEY], key=PRESET_KEY, on_change=_apply_preset,
                            args=(presets,), bind="query-params",
@@ -214,6 +220,7 @@ def render_settings(container=None) -> Settings:
                 errors += csv_errors
     name = box.text_input("Run name (optional)", key="run_name", max_chars=80,
                           placeholder="e.g. lambda 0.3 + balance").strip()
+    backend = backend_choice(box)
 
     # Every setting on its own first, so all bad values are listed at once; then the checks across
     # settings (equal widths, budgets), which with_overrides runs when it builds the RunConfig.
@@ -240,5 +247,21 @@ def render_settings(container=None) -> Settings:
     description.caption(presets[preset].description
                         + (f" *Changed since you chose it: {', '.join(edited)}.*" if edited else ""))
     for message in errors:
-        problems.error(message)
-    return Settings(config=config, errors=errors, name=name, preset=preset)
+        problems.error(plain(message))  # values and file names as typed, never Markdown
+    return Settings(config=config, errors=errors, name=name, preset=preset, backend=backend)
+
+
+BACKEND_LABELS = {"thread": "this dashboard (a thread)", "process": "a worker process", "ray": "Ray"}
+BACKEND_HELP = ("Where a run trains. A thread of this dashboard is steered in memory; a worker process "
+                "has its own interpreter, so training does not slow the pages down (Python's GIL), and "
+                "a crash in it ends only that run; Ray runs it as a task of a local Ray or of the cluster "
+                "in RAY_ADDRESS. Every run is steered and shown the same way, through its run folder. "
+                "Ray is offered only where it is installed.")
+
+
+def backend_choice(box) -> str:
+    """The 'Train on' select box: the backends this machine offers, the dashboard's default first."""
+    options = available_backends()
+    default = default_backend()
+    return box.selectbox("Train on", options, index=options.index(default) if default in options else 0,
+                         key="backend", format_func=BACKEND_LABELS.get, help=BACKEND_HELP)

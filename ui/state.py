@@ -29,6 +29,12 @@ def job_manager(folder: str | None = None) -> JobManager:
     return JobManager(folder or runs_dir(), max_concurrent=cap, orphan_grace_s=grace)
 
 
+def default_backend() -> str:
+    """Where the dashboard trains a run unless the user picks otherwise: $LFM_BACKEND (thread, process
+    or ray), else thread."""
+    return os.environ.get("LFM_BACKEND", "thread").strip() or "thread"
+
+
 @st.cache_resource(show_spinner=False)
 def run_watcher(folder: str | None = None) -> RunWatcher:
     """The runs folder's watcher: the OS's file events, or polling where LFM_WATCH_POLL says so

@@ -6,8 +6,13 @@ Two ways in, one set of checks (what the Explore page and its tests rely on):
 Either way the file is read with `torch.load(weights_only=True)`, so it can only hold tensors and plain
 data, never code to run, and then checked step by step: it is a dict with the checkpoint's keys
 (lfm.store.schema.CHECKPOINT_KEYS); its config passes RunConfig.from_dict; and its weights fit, name by name and
-shape by shape, a model built from that config. Every refusal is a CheckpointError whose message says
+shape by shape, a model of that config. Every refusal is a CheckpointError whose message says
 what is wrong in words a student can act on.
+
+Bounded work on any upload: the archive may unpack to at most the upload limit (a zip can claim
+gigabytes in a few kB), and the model its claimed dimensions describe (input_features, the config's
+widths) may hold at most twice as many parameters as the file holds weights, checked before the model is
+built: a 24 kB file claiming 40,000,000 input features is refused, not allocated.
 
 Then three looks inside, all under torch.no_grad in eval mode:
   * `gate_report(model, x)`: each sample's gate distribution, chosen expert and next-step prediction;
@@ -31,7 +36,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from lfm.config import ConfigError, RunConfig
+from lfm.config import ConfigError, RunConfig, estimate_parameters
 from lfm.data import DataBundle, load_data
 from lfm.nn.entropy import compute_entropy
 from lfm.nn.model import LFModel, build_model
@@ -42,6 +47,7 @@ from lfm.store.schema import CHECKPOINT_KEYS
 MAX_UPLOAD_MB = 50  # an upload above this is refused before torch reads it (a default run's is ~3 MB)
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 MAX_LISTED = 6  # key names quoted in a message before "and N more"
+MAX_ARCHIVE_ENTRIES = 10_000  # a default run's checkpoint.pt holds about 40
 _FORWARD_LOCK = threading.Lock()  # see gate_report
 
 
@@ -90,6 +96,7 @@ def load_uploaded_checkpoint(data: bytes, name: str = "the upload",
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise CheckpointError(f"{name} is not a PyTorch checkpoint: files written by torch.save are zip "
                               f"archives, and this one is not (expected a run's checkpoint.pt)")
+    _check_unpacked_size(data, name, max_bytes)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols; the outcome is what counts
             warnings.simplefilter("ignore")
@@ -102,6 +109,29 @@ def load_uploaded_checkpoint(data: bytes, name: str = "the upload",
                                   f"(torch.load with weights_only=True)") from None
         raise CheckpointError(f"{name} is damaged or not a PyTorch checkpoint: {_first_line(exc)}") from None
     return _validated(ckpt, name)
+
+
+def _check_unpacked_size(data: bytes, name: str, max_bytes: int) -> None:
+    """Refuse an archive whose entries would unpack to more than max_bytes (torch.save stores them
+    uncompressed, so a real checkpoint unpacks to about its own size), reading only its directory."""
+    try:
+        entries = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"{name} is damaged or not a PyTorch checkpoint: {_first_line(exc)}") from None
+    unpacked = sum(entry.file_size for entry in entries)
+    if unpacked > max_bytes or len(entries) > MAX_ARCHIVE_ENTRIES:
+        raise CheckpointError(f"{name} unpacks to {len(entries):,} entries of {_size(unpacked)}, above the "
+                              f"limits of {MAX_ARCHIVE_ENTRIES:,} entries and {_size(max_bytes)} for uploaded "
+                              f"checkpoints")
+
+
+def _projection_parameters(features: int, token_dim: int) -> int:
+    """Parameters of lfm.nn.model's input projection and output head, which exist when F != D: a causal
+    convolution of width 3 from F to D channels and a Linear(D, F). estimate_parameters leaves them out,
+    and they are the part of the model no config limit bounds (F comes with the data)."""
+    if features == token_dim:
+        return 0
+    return (token_dim * features * 3 + token_dim) + (token_dim * features + features)
 
 
 def _validated(ckpt: Any, source: str) -> LoadedRun:
@@ -128,7 +158,19 @@ def _validated(ckpt: Any, source: str) -> LoadedRun:
     except ConfigError as exc:
         raise CheckpointError(f"{source}: its config is not valid: {exc}") from None
 
-    # 3. the weights against a model of that config: every name present, every shape the same
+    # 3. the size the config and input_features claim, against the weights the file really holds: a model
+    #    is built only when the weights could fill it (say input_features = 10^12 is refused here)
+    m = cfg.model
+    claimed = estimate_parameters(cfg) + _projection_parameters(features, m.token_dim)
+    held = sum(v.numel() for v in state.values())
+    if claimed > 2 * held:
+        raise CheckpointError(
+            f"{source}: its config (token_dim={m.token_dim}, adapt_dim={m.adapt_dim}, num_experts="
+            f"{m.num_experts}, sequence_length={cfg.training.sequence_length}, input_features={features}) "
+            f"describes a model of about {claimed:,} parameters, but the file holds only {held:,} weights: "
+            f"refused before building it")
+
+    # 4. the weights against a model of that config: every name present, every shape the same
     model = build_model(cfg, features)
     expected = model.state_dict()
     absent = [k for k in expected if k not in state]
@@ -139,7 +181,6 @@ def _validated(ckpt: Any, source: str) -> LoadedRun:
                 (("missing weights", absent), ("unexpected weights", unexpected), ("wrong shapes", wrong_shape))
                 if names]
     if problems:
-        m = cfg.model
         raise CheckpointError(
             f"{source}: the weights do not fit its config (token_dim={m.token_dim}, adapt_dim={m.adapt_dim}, "
             f"num_experts={m.num_experts}, sequence_length={cfg.training.sequence_length}, "

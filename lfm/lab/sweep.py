@@ -211,18 +211,21 @@ def plan_sweep(base: RunConfig, spec: SweepSpec, group: str | None = None) -> li
     return planned
 
 
-def submit_sweep(manager, base: RunConfig, spec: SweepSpec, *, keep_alive: bool = False) -> str:
+def submit_sweep(manager, base: RunConfig, spec: SweepSpec, *, keep_alive: bool = False,
+                 backend: str = "thread") -> str:
     """Queue every run of the sweep with manager (a lfm.lab.jobs.JobManager); returns the group id.
 
     The runs go through manager.submit like single runs: the same FIFO queue and concurrency cap, and
-    keep_alive as there (True: they keep training when every browser tab is closed).
+    keep_alive as there (True: they keep training when every browser tab is closed), and the backend the
+    runs train on (thread, process or ray: lfm/lab/backends.py).
     Every run is prepared (data loaded, model built) as it is submitted; if one is refused, the ones
     already queued are taken off again and the error is raised, so a sweep starts whole or not at all."""
     group = new_group_id()
     jobs = []
     try:
         for run in plan_sweep(base, spec, group):
-            jobs.append(manager.submit(run.config, name=run.name, group=group, keep_alive=keep_alive))
+            jobs.append(manager.submit(run.config, name=run.name, group=group, keep_alive=keep_alive,
+                                       backend=backend))
     except BaseException:
         for job in jobs:
             manager.stop(job)

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .files import atomic_path
+from .files import atomic_path, is_plain_file, open_file
 from .schema import CHECKPOINT_KEYS
 
 
@@ -29,10 +29,13 @@ def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.pt"
-    if not path.is_file():
+    if path.is_symlink():
+        raise ValueError(f"{path} is a link: checkpoints are read only from plain files, never through links")
+    if not is_plain_file(path):
         raise ValueError(f"no checkpoint file at {path}")
     try:  # weights_only: a checkpoint is data, never code to run
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with open_file(path, "rb") as f:
+            ckpt = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file (UnpicklingError, RuntimeError, ...)
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"{path} is not a readable checkpoint: {first_line}") from exc

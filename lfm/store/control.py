@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from .files import read_complete, run_path
+from .files import open_file, read_complete, run_path
 from .reader import RunReader
 from .schema import RunState
 
@@ -76,7 +76,7 @@ def send_command(runs_dir: str | Path, run_id: str, command: str, value: float |
     state = RunState(RunReader(runs_dir).status(run_id)["state"])
     if state is not RunState.RUNNING:
         raise ControlError(f"run {run_id} is {state}: only a running run takes commands")
-    with open(path / CONTROL_FILE, "a+b") as f:
+    with open_file(path / CONTROL_FILE, "a+b") as f:  # never through a link planted in the run folder
         if fcntl is not None:
             fcntl.flock(f, fcntl.LOCK_EX)  # released when the file is closed
         f.seek(0)

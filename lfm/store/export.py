@@ -24,6 +24,7 @@ from pathlib import Path
 from lfm.config import RunConfig, save_run_config
 
 from . import provenance
+from .files import is_plain_file, read_bytes
 from .reader import RunReader
 
 CONFIG_FILES = ("hyperparameters.json", "training.json")
@@ -64,14 +65,18 @@ def provenance_json(reader: RunReader, run_id: str) -> bytes | None:
 
 
 def checkpoint_path(reader: RunReader, run_id: str) -> Path | None:
-    """The run's checkpoint.pt, or None while the run has none (still training, or it failed early)."""
+    """The run's checkpoint.pt, or None while the run has none (still training, or it failed early).
+
+    A checkpoint.pt that is a link (say to a system file) counts as none: a download serves only files
+    the run itself wrote (lfm.store.files.open_file)."""
     path = reader.path(run_id) / "checkpoint.pt"
-    return path if path.is_file() else None
+    return path if is_plain_file(path) else None
 
 
 def checkpoint_bytes(reader: RunReader, run_id: str) -> bytes | None:
+    """The checkpoint's bytes, read without following links; None when the run has no checkpoint."""
     path = checkpoint_path(reader, run_id)
-    return path.read_bytes() if path else None
+    return read_bytes(path) if path else None
 
 
 def export_files(reader: RunReader, run_id: str) -> dict[str, bytes]:

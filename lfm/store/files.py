@@ -15,6 +15,11 @@ One folder per training run under runs/ is the single source of truth for the da
 Every append is flushed (and by default fsync'ed), so a run killed with SIGKILL keeps each record up to
 its last log step, and readers only ever parse complete lines. Files that are replaced as a whole are
 written atomically (write_atomic): a reader sees the old file or the new one, never half of one.
+
+The store never reads or writes through a link: run_path refuses a run folder that resolves outside the
+runs folder, and every file inside a run folder is opened with open_file (O_NOFOLLOW, regular files
+only). On a shared runs folder anyone who can write a run folder could otherwise make the dashboard serve
+any file its user can read, e.g. with checkpoint.pt -> ~/.ssh/id_rsa.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import json
 import os
 import re
 import socket
+import stat
 import unicodedata
 from contextlib import contextmanager
 from datetime import datetime
@@ -59,6 +65,58 @@ def run_path(runs_dir: str | Path, run_id: str) -> Path:
     return path
 
 
+class UnsafeFile(OSError):
+    """A file of a run folder that the store refuses to open: a link, a FIFO, a device or a folder."""
+
+
+# O_NOFOLLOW: fail on a link as the last path component (the folders above are resolved by run_path);
+# O_NONBLOCK: a FIFO planted as metrics.csv must not block the reader (no effect on regular files).
+_NO_LINKS = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_file(path: str | Path, mode: str = "rb", **kwargs: Any):
+    """open(path, mode, **kwargs) for a file inside a run folder, never through a link.
+
+    mode is one of open's: "r", "a" or "w" (the latter two create the file; "w" truncates), with "b"
+    and "+" as usual. Raises UnsafeFile when path is a symbolic link or not a regular file,
+    FileNotFoundError when a file to read is missing."""
+    path = Path(path)
+    access = os.O_RDWR if "+" in mode else os.O_RDONLY if mode[0] == "r" else os.O_WRONLY
+    flags = access | _NO_LINKS | {"r": os.O_NONBLOCK, "a": os.O_APPEND | os.O_CREAT,
+                                  "w": os.O_CREAT | os.O_TRUNC}[mode[0]]
+    if not getattr(os, "O_NOFOLLOW", 0) and path.is_symlink():  # Windows: no O_NOFOLLOW, ask first
+        raise UnsafeFile(f"{path} is a link: the run store never reads through links")
+    try:
+        fd = os.open(path, flags | getattr(os, "O_BINARY", 0), 0o644)
+    except OSError as exc:
+        if path.is_symlink():  # ELOOP on Linux, EMLINK on FreeBSD: say what it means
+            raise UnsafeFile(f"{path} is a link: the run store never reads through links") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafeFile(f"{path} is not a regular file: the run store reads only plain files")
+        if flags & os.O_NONBLOCK:
+            os.set_blocking(fd, True)
+        return open(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def is_plain_file(path: str | Path) -> bool:
+    """Whether path is a regular file itself, not a link to one (what Path.is_file would follow)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The whole of a run folder's file, never through a link (see open_file)."""
+    with open_file(path, "rb") as f:
+        return f.read()
+
+
 def now_iso() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
@@ -81,7 +139,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def write_atomic(path: str | Path, data: bytes | str) -> None:
     """Replace path's contents with data (text is written as UTF-8), atomically and durably."""
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
+        with open_file(tmp, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
@@ -92,7 +150,7 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as f:
+    with open_file(path, "r", encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -112,7 +170,7 @@ def rounded(value: Any) -> Any:
 def read_complete(path: Path, offset: int = 0) -> tuple[bytes, int]:
     """Bytes of path from offset through its last newline, and the offset just after them."""
     try:
-        with open(path, "rb") as f:
+        with open_file(path, "rb") as f:
             f.seek(offset)
             data = f.read()
     except FileNotFoundError:
@@ -125,7 +183,7 @@ def newest_line(path: Path, offset: int, tail: int = 1 << 20) -> tuple[list[dict
     """The newest complete JSON line written after offset (as a 0- or 1-item list), and the new offset.
     Reads at most the file's last `tail` bytes unless a single line is longer than that."""
     try:
-        size = path.stat().st_size
+        size = path.lstat().st_size  # lstat: a link's own size; read_complete refuses the link itself
     except FileNotFoundError:
         return [], offset
     start = max(offset, size - tail)
@@ -139,7 +197,7 @@ def newest_line(path: Path, offset: int, tail: int = 1 << 20) -> tuple[list[dict
 def last_line(path: Path) -> tuple[bytes, bool] | None:
     """(last complete line, whether it is also the file's first line), reading only the file's tail."""
     try:
-        f = open(path, "rb")
+        f = open_file(path, "rb")
     except FileNotFoundError:
         return None
     with f:

@@ -4,7 +4,7 @@ The TensorBoard export (lfm/store/tensorboard.py) shows the gate matrices as ima
 and a list of chunks, each `length, type, data, CRC-32(type + data)` (PNG spec, ISO/IEC 15948 §5):
 IHDR (size, 8-bit RGB), IDAT (the zlib-deflated rows, each prefixed with filter type 0 = none) and IEND.
 
-Colours follow the dashboard's heat scheme, viridis (ui/charts.py HEAT_SCHEME): probabilities 0..1 are
+Colours follow the dashboard's heat scheme, viridis (ui/chart_style.py HEAT_SCHEME): probabilities 0..1 are
 interpolated linearly between five of its colours, dark purple (0) to yellow (1).
 """
 from __future__ import annotations

@@ -16,8 +16,8 @@ import pandas as pd
 
 from lfm.config import RunSettings, settings_of
 
-from .files import (HOSTNAME, RUN_ID_RE, csv_frame, json_lines, last_line, newest_line, parse_cell, pid_alive,
-                    read_complete, read_json, run_path)
+from .files import (HOSTNAME, RUN_ID_RE, csv_frame, json_lines, last_line, newest_line, open_file, parse_cell,
+                    pid_alive, read_complete, read_json, run_path)
 from .schema import RUN_LABELS, RunState
 
 
@@ -104,7 +104,7 @@ class RunReader:
         last = last_line(path)
         if last is None or last[1]:  # no complete line, or only the header
             return None
-        with open(path, "rb") as f:
+        with open_file(path, "rb") as f:
             header = f.readline().decode().strip().split(",")
         return {c: parse_cell(v) for c, v in zip(header, last[0].decode().split(","))}
 

@@ -2,7 +2,8 @@
 
 It appends plain data to the files described in lfm/store/files.py and needs no thread of its own: a run
 whose writer died is recognised by its pid (same host) or a stale heartbeat (other host) and read
-as interrupted (lfm/store/reader.py).
+interrupted (lfm/store/reader.py). A run whose folder is deleted while it trains (by hand, by a cleanup
+job) has nowhere left to be recorded: the writer raises RunFolderRemoved, which ends the run as failed.
 """
 from __future__ import annotations
 
@@ -15,8 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from . import provenance
-from .files import HOSTNAME, format_cell, now_iso, rounded, run_path, slugify, sync_file, write_json_atomic
+from .files import (HOSTNAME, format_cell, now_iso, open_file, rounded, run_path, slugify, sync_file,
+                    write_json_atomic)
 from .schema import METRIC_COLUMNS, PAUSED_FLAG, RunState, load_column
+
+
+class RunFolderRemoved(FileNotFoundError):
+    """The run's folder vanished while the run was being written: nothing more can be recorded."""
 
 
 class RunWriter:
@@ -35,6 +41,7 @@ class RunWriter:
         self._files: dict[str, Any] = {}    # open append handles by file name
         self._columns: list[str] | None = None  # metrics.csv header, fixed when first written
         self._step = 0                      # last logged optimizer step
+        self.folder_removed = False         # set once the run folder was found deleted mid-run
         runs_dir = Path(runs_dir)
         runs_dir.mkdir(parents=True, exist_ok=True)
         # time first so ids sort by age; random suffix so a dashboard and a CLI run started in the same
@@ -70,6 +77,8 @@ class RunWriter:
         gates = {"step": record.get("step"), "probe_gates": rounded(record.get("probe_gates")),
                  "regime_matrix": rounded(record.get("regime_matrix"))}
         with self._lock:
+            if not self.path.is_dir():  # files already open would take appends to a deleted folder silently
+                raise self._removed()
             if self._columns is None:  # no train_start info: the first record fixes E
                 self._write_header(len(load))
             num_loads = len(self._columns) - len(METRIC_COLUMNS)
@@ -155,10 +164,18 @@ class RunWriter:
         self._columns = [*METRIC_COLUMNS, *(load_column(e) for e in range(num_experts))]
         self._append("metrics.csv", ",".join(self._columns) + "\n")
 
+    def _removed(self) -> RunFolderRemoved:
+        self.folder_removed = True
+        return RunFolderRemoved(f"its folder was removed ({self.path})")
+
     def _append(self, file_name: str, text: str) -> None:
         f = self._files.get(file_name)
         if f is None:
-            f = self._files[file_name] = open(self.path / file_name, "a", encoding="utf-8", newline="")
+            try:
+                f = open_file(self.path / file_name, "a", encoding="utf-8", newline="")
+            except FileNotFoundError:
+                raise self._removed() from None
+            self._files[file_name] = f
         f.write(text)
         f.flush()
         if self.fsync:
@@ -166,12 +183,20 @@ class RunWriter:
 
     def _write_status(self) -> None:
         self._status.update(updated=time.time(), step=self._step)
-        write_json_atomic(self.path / "status.json", self._status)
+        try:
+            write_json_atomic(self.path / "status.json", self._status)
+        except FileNotFoundError:
+            if self.path.is_dir():
+                raise
+            raise self._removed() from None
 
     def _finish(self, state: RunState | str, reason: str, step: int | None = None) -> None:
         with self._lock:
             self._step = self._step if step is None else int(step)
             self._status.pop(PAUSED_FLAG, None)
             self._status.update(state=RunState(state), reason=reason, ended=now_iso())
-            self._write_status()
+            try:
+                self._write_status()
+            except RunFolderRemoved:
+                pass  # the run's end has no folder to be recorded in; the trainer reports it
             self.close()
