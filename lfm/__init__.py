@@ -1,6 +1,6 @@
 """LFM Entropy Lab's core: the LFModel, its entropy toolkit, data, training and the run store.
 
-The tree shows the layers (docs/architecture in README "How it fits together"):
+The tree shows the layers (docs/architecture.md; README.md "How it fits together"):
 
     lfm.config    the settings: one FIELDS list for JSON files, CLI, form and URL (no torch)
     lfm.datasets  the registry of data sets: name, description, labels, builder (no torch)

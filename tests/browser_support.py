@@ -1,7 +1,6 @@
-"""What the real-browser tests share: waiting with a deadline, and whether a dashboard answers."""
+"""What the real-browser tests share besides waiting (tests/support.py): the browser, and whether a dashboard answers."""
 
 import os
-import time
 import urllib.request
 from pathlib import Path
 
@@ -24,18 +23,6 @@ def require_chromium(path: str = CHROMIUM, environ=os.environ) -> None:
     if environ.get("CI"):
         pytest.fail(f"{missing}; CI is set, so the browser tests must run")
     pytest.skip(f"{missing}; browser test skipped (under CI it fails instead)")
-
-
-def wait_for(predicate, timeout: float, what: str, every: float = 0.2):
-    """predicate()'s first truthy value within timeout seconds, else an AssertionError naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
-        time.sleep(every)
 
 
 def healthy(url: str) -> bool:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, healthy, require_chromium, wait_for
+from browser_support import CHROMIUM, CHROMIUM_ARGS, healthy, require_chromium
+from support import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

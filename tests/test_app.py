@@ -7,19 +7,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lfm.store import RunReader
+from support import open_app as app
+from support import wait_for, wait_for_paused, wait_for_runs, wait_for_status_writes
 from tiny import TINY_SETTINGS
 from ui.text import shown
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TINY = TINY_SETTINGS
-
-
-def app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    return at
 
 
 def button(at: AppTest, label: str):
@@ -39,17 +32,6 @@ def start_long_run(runs_dir: Path) -> AppTest:
     button(at, "Start").click().run()
     wait_for_runs(runs_dir, ("running",))
     return at
-
-
-def wait_for_runs(runs_dir: Path, states: tuple[str, ...], count: int = 1, timeout: float = 60.0) -> list:
-    reader = RunReader(runs_dir)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        runs = reader.list_runs()
-        if len(runs) >= count and all(r.state in states for r in runs):
-            return runs
-        time.sleep(0.1)
-    raise AssertionError(f"runs did not reach {states}: {[(r.run_id, r.state) for r in reader.list_runs()]}")
 
 
 @pytest.mark.parametrize("page", [None, "pages/runs.py"])
@@ -97,13 +79,15 @@ def test_pause_and_resume(runs_dir):
     at = start_long_run(runs_dir)
     at.run()
     button(at, "Pause").click().run()
+    paused_at = time.time()
     assert any(b.label == "Resume" for b in at.button)
     reader = RunReader(runs_dir)
     (run,) = reader.list_runs()
-    time.sleep(0.3)
-    step = (reader.last_metrics(run.run_id) or {}).get("step")
-    time.sleep(0.5)
-    assert (reader.last_metrics(run.run_id) or {}).get("step") == step  # no progress while paused
+    logged_step = lambda: (reader.last_metrics(run.run_id) or {}).get("step", 0)  # noqa: E731
+    parked = wait_for_paused(run.path, paused_at)  # written by the loop once it is parked
+    assert parked["step"] == logged_step()
+    later = wait_for_status_writes(run.path, parked["updated"], count=1)  # the next heartbeat
+    assert later["paused"] and later["step"] == logged_step() == parked["step"]  # no progress while paused
     button(at, "Resume").click().run()
     button(at, "Stop").click().run()
     wait_for_runs(runs_dir, ("stopped",))
@@ -123,7 +107,7 @@ def test_a_run_started_from_the_cli_is_steered_from_the_dashboard(runs_dir):
     reader = RunReader(runs_dir)
     try:
         (run,) = wait_for_runs(runs_dir, ("running",))
-        wait_until(lambda: reader.last_metrics(run.run_id) is not None, "the CLI run's first log step")
+        wait_for(lambda: reader.last_metrics(run.run_id), 60, "the CLI run's first log step")
         at = app()
         assert not at.exception
         assert any("running" in m.value for m in at.markdown)
@@ -131,14 +115,14 @@ def test_a_run_started_from_the_cli_is_steered_from_the_dashboard(runs_dir):
         assert len(at.get("vega_lite_chart")) >= 6
 
         button(at, "Pause").click().run()
-        wait_until(lambda: reader.status(run.run_id).get("paused"), "the CLI run to pause")
+        wait_for(lambda: reader.status(run.run_id).get("paused"), 60, "the CLI run to pause")
         at.run()
         assert [b for b in at.button if b.label == "Resume"]  # the page reads the pause from status.json
         held = reader.last_metrics(run.run_id)["step"]
         at.number_input(key=f"live_lambda_{run.run_id}").set_value(0.25)
         button(at, "Apply λ").click().run()
         button(at, "Step").click().run()
-        wait_until(lambda: reader.last_metrics(run.run_id)["step"] > held, "the step to run")
+        wait_for(lambda: reader.last_metrics(run.run_id)["step"] > held, 60, "the step to run")
         assert reader.last_metrics(run.run_id)["lambda_entropy"] == 0.25
         button(at, "Stop").click().run()
         assert cli.wait(60) == 0
@@ -151,13 +135,6 @@ def test_a_run_started_from_the_cli_is_steered_from_the_dashboard(runs_dir):
     assert [c["command"] for c in map(__import__("json").loads,
                                       (run.path / "control.jsonl").read_text().splitlines())] == \
         ["pause", "set_lambda", "step", "stop"]
-
-
-def wait_until(predicate, what: str, timeout: float = 60.0):
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_a_second_tab_sees_and_controls_the_same_run(runs_dir):
@@ -183,9 +160,7 @@ def test_lambda_while_training_is_checked_by_the_settings_own_rule(runs_dir):
     assert not at.exception and not at.error
     reader = RunReader(runs_dir)
     (run,) = reader.list_runs()
-    deadline = time.time() + 30
-    while time.time() < deadline and not reader.read_events(run.run_id):
-        time.sleep(0.1)
+    wait_for(lambda: reader.read_events(run.run_id), 30, "the lambda change in events.jsonl")
     assert [e["value"] for e in reader.read_events(run.run_id)] == [0.5]  # the refused 11 never reached it
     button(at, "Stop").click().run()
     wait_for_runs(runs_dir, ("stopped",))

@@ -11,13 +11,13 @@ import threading
 
 import pytest
 
-from browser_support import wait_for
 from lfm.config import RunConfig
 from lfm.lab.backends import ProcessBackend, ThreadBackend, available_backends, make_backend
 from lfm.lab.sweep import SweepSpec, plan_sweep
 from lfm.lab.sweep_runner import run_sweep, summary_table
 from lfm.store import RunReader
 from lfm.store.control import send_command
+from support import wait_for
 from tiny import TINY_SETTINGS
 
 TINY = RunConfig().with_overrides({**TINY_SETTINGS, "log_every": 2})

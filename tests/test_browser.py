@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import wait_for
+from support import wait_for, wait_for_paused, wait_for_status_writes
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PRESET = "Specialise (lambda > 0 + balance)"
@@ -46,13 +46,18 @@ def test_preset_start_watch_pause_stop(dashboard, browser_page):
     wait_for(lambda: heatmap_cells(page) > first, 30, "the heatmap to grow")
     assert page.locator('[data-testid="stException"]').count() == 0
 
-    # 3. Pause: the status says so and the heatmap stops growing
+    # 3. Pause: the status says so and the heatmap stops growing. The parked loop marks status.json
+    #    paused and rewrites it once a second; two such heartbeats later the page, redrawn every second,
+    #    has drawn its last record.
     main.get_by_role("button", name="Pause").click()
     wait_for(lambda: main.get_by_role("button", name="Resume").count() > 0, 15, "the Resume button")
+    paused_at = time.time()
     assert "paused" in page.locator('[data-testid="stMarkdown"]').filter(has_text="Status").inner_text()
-    time.sleep(2.5)
+    run_dir = next(runs_dir.glob("*/status.json")).parent
+    parked = wait_for_paused(run_dir, paused_at)
+    drawn = wait_for_status_writes(run_dir, parked["updated"], count=2)
     paused_cells = heatmap_cells(page)
-    time.sleep(2.5)
+    wait_for_status_writes(run_dir, drawn["updated"], count=2)
     assert heatmap_cells(page) == paused_cells
 
     # 4. Stop: the run ends as stopped, with its reason

@@ -6,7 +6,7 @@ trained 16, without a word. The form's number widgets are float ones now (ui/set
 reaches lfm.config, whose message names the setting, and Start is disabled.
 """
 
-from browser_support import wait_for
+from support import wait_for
 
 
 def test_a_number_too_large_for_the_browser_is_refused_not_replaced(dashboard, browser_page):

@@ -9,7 +9,7 @@ file names), the page shows its own title, and the layout is wide (set by the ro
 
 import pytest
 
-from browser_support import wait_for
+from support import wait_for
 
 # (URL path, the page's title) as streamlit_app.py declares them; the default page is served at /
 PAGES = [("", "Train & watch"), ("runs", "Runs"), ("compare", "Compare"), ("sweep", "Sweep λ"),

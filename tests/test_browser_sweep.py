@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import wait_for
 from lfm.store import RunReader
+from support import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "test-artifacts" / "sweep.png"

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import wait_for
 from lfm.cli import main
 from lfm.cli_sweep import lambda_values
 from lfm.lab.sweep import sweep_groups
 from lfm.lab.worker import RunOutcome
 from lfm.store import RunReader
 from lfm.store.files import pid_alive
+from support import wait_for
 from tiny import TINY_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,8 +2,6 @@
 runs launched from the page to its summary chart, and refused sweep input."""
 
 import json
-import time
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -13,17 +11,15 @@ from streamlit.testing.v1 import AppTest
 from lfm.config import RunConfig
 from lfm.training.experiment import execute, prepare_run
 from lfm.store import RunReader
+from support import open_app, wait_for_runs
 from tiny import TINY_SETTINGS
 from ui.text import shown
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = TINY_SETTINGS
 
 
 def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    at.run()
-    at.switch_page(name).run()
+    at = open_app(name)
     assert not at.exception
     return at
 
@@ -43,16 +39,6 @@ def chart_tables(chart) -> list[pd.DataFrame]:
 def summary_chart(at):
     """The sweep summary chart: the one drawn as two panels side by side."""
     return next(c for c in at.get("vega_lite_chart") if "hconcat" in json.loads(c.proto.spec))
-
-
-def wait_finished(runs_dir, count, timeout=30.0):
-    reader, deadline = RunReader(runs_dir), time.time() + timeout
-    while time.time() < deadline:
-        runs = reader.list_runs()
-        if len(runs) == count and all(r.state == "finished" for r in runs):
-            return runs
-        time.sleep(0.1)
-    raise AssertionError(f"not finished: {[(r.name, r.state) for r in reader.list_runs()]}")
 
 
 @pytest.mark.parametrize("name, empty_text", [("pages/compare.py", "No runs yet"), ("pages/sweep.py", "No sweeps yet")])
@@ -98,7 +84,7 @@ def test_a_sweep_of_three_tiny_runs_completes_and_is_summarised(runs_dir):
     assert any("3 λ × 1 balance × 1 seed = 3 runs" in m.value for m in at.markdown)
     next(b for b in at.button if b.label == "Launch").click().run()
     assert not at.exception
-    runs = wait_finished(runs_dir, 3)
+    runs = wait_for_runs(runs_dir, ("finished",), count=3, timeout=30)
     assert len({r.meta["group"] for r in runs}) == 1
     assert sorted(r.config["hyperparameters"]["lambda_entropy"] for r in runs) == [-0.5, 0.0, 0.5]
     at.run()

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import wait_for
 from lfm.store import RunReader, RunWriter
 from lfm.store.control import CONTROL_FILE, ControlError, ControlInbox, check_command, send_command
 from lfm.training import TrainingControl
 from lfm.training.steering import ControlListener
+from support import wait_for
 from tiny import TINY_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,11 +8,11 @@ from streamlit.testing.v1 import AppTest
 
 from lfm.config import RunConfig
 from lfm.training.experiment import execute, prepare_run
+from support import open_app
+from tiny import TINY_SETTINGS
 from ui.text import shown
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_samples": 64, "batch_size": 16,
-        "num_epochs": 1, "log_every": 1}
+TINY = TINY_SETTINGS
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +26,7 @@ def finished_run(tmp_path_factory):
 
 def explore(runs_dir: Path, monkeypatch) -> AppTest:
     monkeypatch.setenv("LFM_RUNS_DIR", str(runs_dir))
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/explore.py").run()
-    return at
+    return open_app("pages/explore.py")
 
 
 def charts(at: AppTest) -> int:

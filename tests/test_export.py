@@ -9,7 +9,6 @@ import importlib.util
 import json
 import re
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -22,6 +21,7 @@ from lfm.lab.explore import gate_report, load_uploaded_checkpoint
 from lfm.store.export import (CONFIG_FILES, checkpoint_file_name, config_files, export_files, metrics_file_name,
                               provenance_file_name)
 from lfm.store import CHECKPOINT_KEYS, RunReader
+from support import open_app
 
 TINY = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_samples": 64, "batch_size": 16,
         "num_epochs": 1, "log_every": 1, "lambda_entropy": 0.25, "learning_rate": 0.002}
@@ -123,13 +123,9 @@ def test_every_chart_exports_as_svg(finished):
 
 
 def test_the_runs_page_offers_every_export(finished, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
     reader, _, _ = finished
     monkeypatch.setenv("LFM_RUNS_DIR", str(reader.runs_dir))
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/runs.py").run()
+    at = open_app("pages/runs.py")
     assert not at.exception and not at.error
     labels = [b.label for b in at.get("download_button")]
     assert labels[:6] == ["Metrics (CSV)", "hyperparameters.json", "training.json", "Checkpoint (.pt)",

@@ -21,6 +21,7 @@ from lfm.config import ConfigError, RunConfig, json_depth, load_run_config, pars
 from lfm.data import DataError, load_csv
 from lfm.lab.explore import CheckpointError, load_uploaded_checkpoint
 from lfm.nn.model import build_model
+from support import open_app
 from ui.text import plain, shown
 
 TINY = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_samples": 64, "batch_size": 16,
@@ -227,12 +228,8 @@ def test_a_link_value_is_echoed_as_text_not_markdown(tmp_path, monkeypatch):
 
 
 def test_an_uploaded_file_name_is_shown_as_text(tmp_path, monkeypatch):
-    from pathlib import Path
-
     monkeypatch.setenv("LFM_RUNS_DIR", str(tmp_path / "runs"))
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/explore.py").run()
+    at = open_app("pages/explore.py")
     at.radio(key="explore_source").set_value("Upload a checkpoint").run()
     name = "[click](http://evil.example) ![i](http://evil.example/i.png).pt"
     at.file_uploader(key="explore_upload").upload(name, b"not weights").run()

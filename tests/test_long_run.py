@@ -31,8 +31,8 @@ from streamlit.testing.v1 import AppTest
 
 from lfm.config import RunConfig
 from lfm.store import METRIC_COLUMNS, RunReader, RunWriter
+from support import new_app
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 MAX_ROWS = 3_000  # "at most a few thousand points" per chart
 TOTAL_STEPS = 100_000
 STEPS_PER_EPOCH = 50
@@ -186,12 +186,6 @@ def check_charts(at: AppTest, page: str) -> None:
     print(f"  {page}: chart rows " + "; ".join(sizes))
 
 
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("LFM_RUNS_DIR", str(tmp_path / "runs"))
-    return tmp_path / "runs"
-
-
 @pytest.mark.parametrize("log_every, num_changes", [(10, 120), (1, 6)], ids=["log_every=10", "log_every=1"])
 def test_a_100k_step_run_draws_each_chart_from_a_few_thousand_points(runs_dir, log_every, num_changes):
     t0 = time.perf_counter()
@@ -213,7 +207,7 @@ def test_a_100k_step_run_draws_each_chart_from_a_few_thousand_points(runs_dir, l
 
     timings = {"read the run's files": read_s}
     for page, title in [("pages/runs.py", "Runs"), ("pages/train.py", "Train & watch")]:
-        at = AppTest.from_file(APP, default_timeout=60)  # a new session: its first look at the run
+        at = new_app()  # a new session: its first look at the run
         at.switch_page(page)
         t0 = time.perf_counter()
         at.run()

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 import lfm
-from browser_support import healthy, wait_for
+from browser_support import healthy
+from support import wait_for
 from tiny import TINY_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,6 +16,7 @@ from lfm.lab.jobs import JobManager
 from lfm.store import RunReader, provenance
 from lfm.store.export import export_files, provenance_file_name
 from lfm.training.experiment import execute, prepare_run
+from support import open_app
 from tiny import TINY_CONFIG, TINY_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,13 +149,9 @@ def test_a_run_without_provenance_reads_none(recorded, tmp_path):
 
 
 def test_the_runs_page_shows_the_provenance(recorded, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
     reader, run_id = recorded
     monkeypatch.setenv("LFM_RUNS_DIR", str(reader.runs_dir))
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/runs.py").run()
+    at = open_app("pages/runs.py")
     assert not at.exception
     (expander,) = [e for e in at.expander if e.label.startswith("Provenance")]
     (table,) = expander.dataframe

@@ -5,9 +5,9 @@ import signal
 
 import pytest
 
-from browser_support import wait_for
 from lfm.lab.jobs import JobManager
 from lfm.store import RunReader
+from support import wait_for
 from tiny import TINY_CONFIG
 
 LONG = TINY_CONFIG.with_overrides({"num_epochs": 10000})

@@ -11,6 +11,7 @@ from lfm import LFModel, TrainingControl, train_model
 from lfm.config import RunConfig
 from lfm.data import load_data
 from lfm.nn.model import build_model
+from support import wait_for
 
 
 def tiny_loader(n=64, S=5, D=8, labels=True, seed=0):
@@ -105,11 +106,11 @@ def test_pause_blocks_until_resumed_and_step_runs_one_interval():
     t = threading.Thread(target=lambda: train_model(tiny_model(), tiny_loader(n=160), 1, 1e-3, control=control,
                                                     log_every=2, callbacks=[lambda e: steps.append(e.name)]))
     t.start()
-    t.join(0.5)
-    assert t.is_alive() and "step_end" not in steps  # paused before the first step
+    wait_for(lambda: "paused" in steps, 30, "the paused loop's first tick")  # it waits, before any step
+    assert t.is_alive() and "step_end" not in steps
     control.step()
-    t.join(1.0)
-    assert steps.count("step_end") == 1 and control.paused  # one interval, then paused again
+    wait_for(lambda: "step_end" in steps and control.paused, 30, "one interval, then a pause")
+    assert steps.count("step_end") == 1  # paused again right after that interval's record
     control.resume()
     t.join(20)
     assert not t.is_alive() and steps[-1] == "train_end"

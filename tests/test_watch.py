@@ -1,18 +1,10 @@
 """RunWatcher: file events under runs/ bump the right counters."""
 
-import time
-
 import pytest
 
 from lfm.store import RunWriter
 from lfm.store.watch import PollingObserver, RunWatcher, poll_interval_from_env
-
-
-def eventually(predicate, timeout=5.0):
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, "no file event seen"
-        time.sleep(0.02)
+from support import wait_for
 
 
 @pytest.mark.parametrize("poll_s", [None, 0.2], ids=["os-events", "polling"])
@@ -22,11 +14,11 @@ def test_new_runs_and_new_rows_are_noticed(tmp_path, poll_s):
     try:
         folders = watcher.folder_version
         writer = RunWriter(tmp_path, {"hyperparameters": {}, "training": {}}, name="w")
-        eventually(lambda: watcher.folder_version > folders)
+        wait_for(lambda: watcher.folder_version > folders, 5, "the new run folder's event", every=0.02)
         before = watcher.version(writer.run_id)
         writer.on_train_start({"num_experts": 2, "total_steps": 4})
         writer.on_step_end({"step": 1, "expert_load": [0.5, 0.5]})
-        eventually(lambda: watcher.version(writer.run_id) > before)
+        wait_for(lambda: watcher.version(writer.run_id) > before, 5, "the new rows' events", every=0.02)
         assert watcher.version("some-other-run") == 0
     finally:
         watcher.stop()

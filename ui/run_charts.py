@@ -12,7 +12,7 @@ Pure functions (no streamlit, no I/O), so pages stay thin and each chart is test
 Vega-Lite spec. They follow ui.chart_style (fonts, colours, SVG) and stay under MAX_POINTS data points
 whatever the run length (ui.reduce). Each builder returns an Altair chart; live_spec(name, ...) gives the
 same chart as a Vega-Lite dict for pages that redraw every second, at the cost of the data step alone
-(ui.templates). Entropies are in bits (design.md §2) and computed by lfm.nn.entropy, the formulas the
+(ui.templates). Entropies are in bits, computed by lfm.nn.entropy, the formulas the
 training loop logs; EXPLANATIONS holds a plain-language caption per chart.
 """
 import functools

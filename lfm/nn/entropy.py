@@ -1,6 +1,6 @@
 """Entropy toolkit for gate probabilities: what the dashboard's charts measure, all in bits.
 
-For gate probabilities p(e|x) over E experts (design.md §2):
+For gate probabilities p(e|x) over E experts (the definitions every metric and chart of the project uses):
   routing entropy  H_route = mean_x H(p(.|x))        how undecided each sample is (what lambda weights)
   load entropy     H_load  = H(mean_x p(.|x))        how evenly the experts are used overall
   specialisation   I       = H_load - H_route        mutual information between input and expert, >= 0

@@ -14,7 +14,7 @@ Where we depart from the seed's code (its documented names and behaviour are kep
   * token mixing is causal (output token t blends tokens 0..t): the model predicts the next step at
     every position, and a non-causal mix let position t read its own target (measured: a near-copy
     task with a 9x lower all-position loss than the honest last-step error);
-  * an input projection and output head when the data has F != token_dim features (design.md §4).
+  * an input projection and output head when the data has F != token_dim features (CausalProjection below).
 
 Index legend: B batch, S sequence length, D token_dim (= channel_dim = expert_dim), A adapt_dim, F features.
 """

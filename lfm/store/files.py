@@ -1,7 +1,7 @@
 """The run store's files: the layout of a run folder, run ids, and the low-level reads and writes.
 
 One folder per training run under runs/ is the single source of truth for the dashboard and the CLI
-(docs/design.md §3). Layout of runs/<run_id>/:
+(docs/architecture.md, "The run folder"). Layout of runs/<run_id>/:
 
     config.json    the RunConfig dict given to the writer, plus "name" (verbatim) and "created"
     status.json    state, reason, pid, hostname, started/ended, heartbeat, step; replaced atomically

@@ -2,7 +2,7 @@
 
 The Compare and Sweep pages ask the same two questions of the run store, and this module answers them
 for both (and for scripts such as bench/bench_sweep.py):
-  * final_metrics / results_table: the last logged value of every metric (design.md §2 names the three
+  * final_metrics / results_table: the last logged value of every metric (lfm/nn/entropy.py defines the three
     entropies), the dead experts, the run's length, and the settings that tell runs apart (lambda,
     balance, seed, data set, sweep group);
   * curves: the logged metrics of several runs stacked into one long table, labelled by run and lambda.

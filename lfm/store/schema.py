@@ -1,6 +1,6 @@
 """The run store's schema: the names its files use and the states a run can be in, defined once.
 
-Every module that writes or reads a run folder takes these names from here (docs/design.md §3).
+Every module that writes or reads a run folder takes these names from here (docs/architecture.md, "The run folder").
 """
 from __future__ import annotations
 

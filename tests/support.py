@@ -1,0 +1,85 @@
+"""What many test files share: waiting for a condition, waiting on the run store, and opening the dashboard
+under Streamlit's AppTest.
+
+Tests wait for what they need to see (a run's state, a file event, a heartbeat), never for a fixed time:
+on a machine shared with other work a fixed sleep is either too short (a flaky test) or too long (a slow one).
+"""
+
+import json
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from lfm.store import RunReader
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+APP_TIMEOUT_S = 60  # per script run: a page's first run imports torch and loads data, on a busy machine
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.2):
+    """predicate()'s first truthy value within timeout seconds, else an AssertionError naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(every)
+
+
+def wait_for_runs(runs_dir: Path, states: tuple[str, ...], count: int = 1, timeout: float = 60.0) -> list:
+    """The run store's runs once there are exactly `count` and every one is in one of `states`."""
+    reader = RunReader(runs_dir)
+
+    def settled():
+        runs = reader.list_runs()
+        return runs if len(runs) == count and all(r.state in states for r in runs) else None
+
+    try:
+        return wait_for(settled, timeout, f"{count} run(s) in {states}", every=0.1)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the store holds {[(r.run_id, r.state) for r in reader.list_runs()]}") from None
+
+
+def wait_for_status_writes(run_dir: Path, after: float, count: int, timeout: float = 30.0) -> dict:
+    """status.json once it has been rewritten `count` times since `after` (a time.time() value).
+
+    A paused run rewrites it about once a second (its heartbeat), so this waits on the run's own clock."""
+    seen: set[float] = set()
+
+    def rewritten():
+        status = json.loads((run_dir / "status.json").read_text())  # replaced atomically: never half a file
+        if status["updated"] > after:
+            seen.add(status["updated"])
+        return status if len(seen) >= count else None
+
+    return wait_for(rewritten, timeout, f"{count} rewrite(s) of {run_dir.name}/status.json", every=0.1)
+
+
+def wait_for_paused(run_dir: Path, after: float, timeout: float = 30.0) -> dict:
+    """status.json once a write after `after` says "paused": the training loop writes that only from
+    inside its pause, so from then on the run takes no step until it is resumed."""
+
+    def paused():
+        status = json.loads((run_dir / "status.json").read_text())
+        return status if status.get("paused") and status["updated"] > after else None
+
+    return wait_for(paused, timeout, f"{run_dir.name}/status.json to say paused", every=0.1)
+
+
+def new_app() -> AppTest:
+    """The whole dashboard (streamlit_app.py and its navigation) as a new browser session, not yet run."""
+    return AppTest.from_file(APP, default_timeout=APP_TIMEOUT_S)
+
+
+def open_app(page: str | None = None) -> AppTest:
+    """A new session that has opened the dashboard (the Train & watch page) and then, if given, `page`
+    (e.g. "pages/runs.py") through the navigation, as a user clicking in the sidebar would."""
+    at = new_app()
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
