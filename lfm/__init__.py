@@ -22,8 +22,10 @@ _API = {  # public name -> the module that defines it
     **dict.fromkeys(("LFModel", "build_model"), "lfm.nn.model"),
     **dict.fromkeys(("compute_entropy", "varentropy", "gate_entropies", "load_balance_loss", "mutual_information",
                      "entropy_regularization_loss", "regularised_loss"), "lfm.nn.entropy"),
-    **dict.fromkeys(("train_model", "TrainingControl", "TrainResult", "TrainEvent", "available_devices",
-                     "resolve_device"), "lfm.training.loop"),
+    **dict.fromkeys(("train_model", "TrainResult"), "lfm.training.loop"),
+    "TrainEvent": "lfm.training.callbacks",
+    "TrainingControl": "lfm.training.control",
+    **dict.fromkeys(("available_devices", "resolve_device"), "lfm.training.devices"),
 }
 
 __all__ = sorted(_API)

@@ -130,7 +130,7 @@ def build_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
 
 def check_device(device: str) -> None:
     """Refuse a device this machine lacks before anything is loaded or created."""
-    from lfm.training.loop import available_devices
+    from lfm.training.devices import available_devices
 
     available = available_devices()
     if device != "auto" and device not in available:
@@ -272,22 +272,6 @@ class CtrlC:
 
 # ---- summary ----------------------------------------------------------------------------------------
 
-def validation_loss(run) -> float:
-    """Validation MSE of the run's model now (when the last record has none, e.g. stopped early)."""
-    import torch
-
-    model, data = run.model, run.data
-    device = next(model.parameters()).device
-    model.eval()
-    total = 0.0
-    with torch.no_grad():
-        for i in range(0, len(data.x_val), 512):
-            pred = model(data.x_val[i:i + 512].to(device))  # (b, S, F)
-            y = data.y_val[i:i + 512].to(device)  # (b, S, F)
-            total += float(torch.nn.functional.mse_loss(pred, y, reduction="sum"))
-    return total / data.y_val.numel()
-
-
 def _bits(value: float | None, maximum: float) -> str:
     return "n/a" if value is None else f"{value:.3f} bits (max {maximum:.3f})"
 
@@ -298,8 +282,10 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
     E = run.config.model.num_experts
     K = len(run.data.regime_names or ())
     val = rec.get(Metric.VAL_LOSS)
-    if val is None and result.status in (RunState.FINISHED, RunState.STOPPED):
-        val = validation_loss(run)
+    if val is None and result.status in (RunState.FINISHED, RunState.STOPPED):  # e.g. stopped before the first record
+        from lfm.training.evaluate import validation_loss  # the loop's own: the same number as in records
+
+        val = validation_loss(run.model, run.data.x_val, run.data.y_val)
     baseline = run.data.persistence_mse()
     if val is None or not math.isfinite(val):
         shown = "n/a" if val is None else f"{val:.4g}"  # none logged, or NaN after a divergence
@@ -336,7 +322,7 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from lfm.store import tensorboard
     from lfm.training.experiment import execute, open_run, prepare_run
-    from lfm.training.loop import TrainingControl
+    from lfm.training.control import TrainingControl
 
     try:
         cfg, sources = build_config(args)

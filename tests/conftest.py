@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -30,9 +31,22 @@ def runs_dir(tmp_path, monkeypatch):
     return tmp_path / "runs"
 
 
+class Server(NamedTuple):
+    url: str
+    runs_dir: Path
+    proc: subprocess.Popen
+    log: Path  # the server's stdout and stderr
+
+
 @pytest.fixture
-def dashboard(tmp_path):
-    """(base URL, runs folder) of a fresh dashboard process; its output is shown if it fails to start."""
+def dashboard(dashboard_server):
+    """(base URL, runs folder) of a fresh dashboard process."""
+    yield dashboard_server.url, dashboard_server.runs_dir
+
+
+@pytest.fixture
+def dashboard_server(tmp_path):
+    """A fresh dashboard process (Server); its output is shown if it fails to start."""
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
     runs_dir = tmp_path / "runs"
@@ -51,7 +65,7 @@ def dashboard(tmp_path):
         except AssertionError as exc:
             log.seek(0)
             pytest.fail(f"{exc}:\n{log.read()}")
-        yield url, runs_dir
+        yield Server(url, runs_dir, proc, tmp_path / "streamlit.log")
     finally:
         proc.terminate()
         try:

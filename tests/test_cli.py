@@ -336,6 +336,23 @@ def test_python_dash_m_lfm_bad_input_is_one_line(tmp_path):
         "lfm: error: training.json: num_epochs = -1 is out of range: allowed integers 1 to 10000"]
 
 
+def test_the_summary_takes_a_missing_validation_loss_from_lfm_training_evaluate(tmp_path, monkeypatch, capsys):
+    """The CLI has no validation loss of its own: a run stopped before its first record asks the loop's."""
+    monkeypatch.chdir(tmp_path)
+    result = TrainResult("stopped", "stopped by the user at step 0", 0, None, 0.0)
+    monkeypatch.setattr("lfm.training.experiment.train_model", lambda *a, **k: result)
+    calls = []
+
+    def spy(model, x, y, batch_size=512):
+        calls.append((model, x.shape, y.shape))
+        return 0.123
+
+    monkeypatch.setattr("lfm.training.evaluate.validation_loss", spy)
+    assert main(["train", "--quiet", *TINY]) == 0
+    assert "val loss           0.123 vs " in capsys.readouterr().out
+    assert len(calls) == 1 and isinstance(calls[0][0], torch.nn.Module) and calls[0][1] == calls[0][2]
+
+
 # ---- lfm dashboard -------------------------------------------------------------------------------------
 
 def test_dashboard_becomes_streamlit_run_of_the_app_with_the_options_it_was_given(monkeypatch, tmp_path):

@@ -97,7 +97,7 @@ def test_the_listener_applies_commands_to_the_training_control(tmp_path):
     send_command(tmp_path, writer.run_id, "pause")
     send_command(tmp_path, writer.run_id, "set_lambda", -0.5)
     listener.on_step_end({})
-    assert control.paused and control._take_lambda() == -0.5
+    assert control.paused and control.take_lambda() == -0.5
     send_command(tmp_path, writer.run_id, "resume")
     listener.on_paused()
     assert not control.paused
@@ -200,7 +200,7 @@ def test_run_controls_use_the_jobs_own_control_for_a_run_of_this_dashboard(tmp_p
     controls.pause()
     assert job.control.paused
     controls.set_lambda(-1.0)
-    assert job.control._take_lambda() == -1.0
+    assert job.control.take_lambda() == -1.0
     controls.resume()
     assert not job.control.paused
     assert not (tmp_path / "any-id").exists()  # nothing written: the fast path
@@ -211,5 +211,5 @@ def test_a_stop_right_after_a_step_is_not_undone_by_the_step_pausing_again():
     control.pause()
     control.step()        # run one log interval, then pause ...
     control.stop()        # ... but a stop arrives before that log step
-    control._after_log()  # the log step
+    control.after_log()  # the log step
     assert control.stopped and not control.paused

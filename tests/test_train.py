@@ -66,6 +66,23 @@ def test_plain_function_callbacks_get_events():
     assert names[0] == "train_start" and names[-1] == "train_end" and names.count("step_end") == 2
 
 
+def test_the_same_seed_gives_the_same_records():
+    """Everything but the timings repeats: the seed fixes the shuffling, so records match value for value."""
+
+    def records(seed):
+        rec = Recorder()
+        loader = DataLoader(tiny_loader().dataset, batch_size=16, shuffle=True)
+        probe = (loader.dataset.tensors[0][:4], torch.tensor([0, 1, 0, 1]))
+        train_model(tiny_model(lam=0.2), loader, 3, 1e-2, callbacks=[rec], seed=seed, log_every=5,
+                    val_data=(torch.ones(4, 5, 8), torch.zeros(4, 5, 8)), probe=probe, regime_names=["a", "b"])
+        return [{k: v for k, v in r.items() if k not in ("time_s", "samples_per_s")} for r in rec.records]
+
+    first = records(seed=3)
+    assert [r["step"] for r in first] == [5, 10, 12] and first[-1]["val_loss"] is not None
+    assert records(seed=3) == first
+    assert records(seed=4) != first
+
+
 def test_divergence_is_reported_with_the_step():
     model = tiny_model()
     with torch.no_grad():

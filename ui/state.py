@@ -26,7 +26,9 @@ def runs_dir() -> Path:
 def job_manager(folder: str | None = None) -> JobManager:
     grace = float(os.environ.get("LFM_ORPHAN_GRACE_S", "30"))
     cap = int(os.environ.get("LFM_MAX_CONCURRENT", "0")) or None
-    return JobManager(folder or runs_dir(), max_concurrent=cap, orphan_grace_s=grace)
+    manager = JobManager(folder or runs_dir(), max_concurrent=cap, orphan_grace_s=grace)
+    manager.close_at_exit()  # stopping the dashboard stops and saves its runs
+    return manager
 
 
 def default_backend() -> str:

@@ -15,6 +15,7 @@ never touch the UI. What the manager adds:
     through its run folder; the worker pool is started once per manager and kept warm.
 """
 
+import atexit
 import itertools
 import os
 import secrets
@@ -131,10 +132,10 @@ class JobManager:
     def active(self) -> list[Job]:
         return [j for j in self.jobs() if j.active]
 
-    def stop(self, job: Job) -> None:
+    def stop(self, job: Job, reason: str = "by the user") -> None:
         """Stop a running job (it saves a checkpoint) or take a queued one off the queue."""
         with self._lock:
-            job.control.stop()
+            job.control.stop(reason)
             if job.state_ == RunState.QUEUED:
                 job.state_ = RunState.STOPPED
                 job.result = TrainResult(RunState.STOPPED, "removed from the queue before it started", 0, None,
@@ -157,13 +158,23 @@ class JobManager:
                 time.sleep(0.05)
         return True
 
-    def close(self) -> None:
+    def close(self, reason: str = "because the job manager closed") -> None:
+        """Stop every job (each running one saves its checkpoint and ends "stopped"), wait for them, and
+        end the worker pools."""
         self._closed.set()
-        self.stop_all()
+        for job in self.active():
+            self.stop(job, reason)
         for job in self.jobs():
             self.wait(job, timeout=30)
         for backend in self._backends.values():
             backend.close()
+
+    def close_at_exit(self) -> None:
+        """Close when the process exits normally: Streamlit stops its server on Ctrl-C or SIGTERM and
+        then Python exits; without this, the daemon threads would be cut off inside torch's native code
+        (the process aborts with "terminate called without an active exception") and their runs would
+        be left "interrupted" without a checkpoint."""
+        atexit.register(self.close, "because the dashboard shut down")
 
     # ---- browser sessions ---------------------------------------------------------------------------
     def attach(self, session_id: str) -> None:

@@ -20,7 +20,9 @@ from lfm.data import DataBundle, load_data
 from lfm.nn.model import LFModel, build_model
 from lfm.store import RunWriter, provenance
 
-from .loop import SEED_LOCK, TrainingControl, TrainResult, resolve_device, train_model
+from .control import TrainingControl
+from .devices import resolve_device
+from .loop import SEED_LOCK, TrainResult, train_model
 from .steering import ControlListener
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lfm.store.control import Command, ControlInbox
 
-from .loop import TrainingControl
+from .control import TrainingControl
 
 
 class ControlListener:
