@@ -1,6 +1,9 @@
-"""Command line of LFM Entropy Lab: `python -m lfm train` trains one run, `python -m lfm runs` lists them,
-`python -m lfm control RUN_ID` steers a live one, and `python -m lfm export RUN_ID` writes a run's files
-(--files DIR) or TensorBoard event files (--tensorboard DIR).
+"""Command line of LFM Entropy Lab: train, list, steer and export runs, and start the dashboard.
+
+`python -m lfm train` trains one run, `python -m lfm runs` lists them, `python -m lfm control RUN_ID`
+steers a live one, `python -m lfm export RUN_ID` writes a run's files (--files DIR) or TensorBoard
+event files (--tensorboard DIR), and `python -m lfm dashboard` starts the dashboard; installed with
+pip, `lfm` is the same command.
 
 A CLI run is an ordinary run in the run store (lfm.store), so the dashboard shows it live and afterwards
 like any other. Like the seed's main, `train` reads ./hyperparameters.json and ./training.json from the
@@ -459,8 +462,33 @@ def cmd_control(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def app_script() -> Path:
+    """The dashboard's streamlit_app.py: in lfm_app/ beside lfm when installed from the wheel (see
+    pyproject.toml), at the top of the checkout beside lfm otherwise."""
+    root = Path(__file__).resolve().parent.parent
+    for script in (root / "lfm_app" / "streamlit_app.py", root / "streamlit_app.py"):
+        if script.is_file():
+            return script
+    raise BadInput(f"the dashboard's streamlit_app.py is neither in {root / 'lfm_app'} nor in {root}: "
+                   "reinstall lfm-entropy-lab")
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Become `streamlit run streamlit_app.py ...`: signals and the exit status are then Streamlit's, and
+    the app reads its .streamlit/config.toml from beside the script, wherever it is started."""
+    if args.runs_dir is not None:
+        os.environ["LFM_RUNS_DIR"] = os.path.abspath(args.runs_dir)
+    argv = [sys.executable, "-m", "streamlit", "run", str(app_script()), *args.streamlit_options]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
+    return EXIT_FAILED  # not reached: execv replaces this process or raises OSError
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m lfm", description=__doc__.split("\n")[0])
+    # "lfm" when started as the installed console script, else the module form people typed
+    prog = "lfm" if Path(sys.argv[0]).stem == "lfm" else "python -m lfm"
+    parser = _Parser(prog=prog, description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser(
@@ -489,6 +517,15 @@ def build_parser() -> argparse.ArgumentParser:
                                description="List the runs in the runs folder, newest first.")
     runs.add_argument("--runs-dir", metavar="DIR", default="runs", help="runs folder (default: ./runs)")
     runs.set_defaults(func=cmd_runs)
+
+    dashboard = commands.add_parser(
+        "dashboard", help="start the dashboard (Streamlit) in a browser tab",
+        description="Start the dashboard: `streamlit run` of the installed app. Options other than "
+                    "--runs-dir go to Streamlit (see `streamlit run --help`), e.g. --server.port 8600 "
+                    "or --server.headless true.")
+    dashboard.add_argument("--runs-dir", metavar="DIR",
+                           help="runs folder (default: $LFM_RUNS_DIR, else ./runs)")
+    dashboard.set_defaults(func=cmd_dashboard, streamlit_options=[])
 
     exp = commands.add_parser(
         "export", help="write a run's files, or its TensorBoard event files",
@@ -535,7 +572,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line (argv defaults to sys.argv[1:]) and return the exit status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if args.command == "dashboard":
+            args.streamlit_options = unknown  # Streamlit's own options, checked by Streamlit
+        elif unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_BAD_INPUT

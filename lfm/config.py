@@ -1,7 +1,7 @@
 """Settings of LFM Entropy Lab: one list of fields, two JSON files, and their validation.
 
 FIELDS lists every user-settable setting once (name, file, type, default, allowed values, help text),
-in the spirit of tensorflow/playground's PROPS: the same list drives the JSON files (assets/ and every
+in the spirit of tensorflow/playground's PROPS: the same list drives the JSON files (lfm/assets/ and every
 run folder), validation, the CLI's `--set key=value`, the dashboard form and the URL query parameters.
 
 hyperparameters.json holds the model's settings and training.json the data's and optimiser's. The seed's
@@ -41,7 +41,7 @@ from typing import Any, ClassVar, Mapping, NamedTuple
 
 from lfm.datasets import DATASET_NAMES, DATASETS
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"  # inside the package, so an installed lfm finds it
 GROUPS = ("hyperparameters", "training")  # one file per group: <group>.json
 PARAMETER_BUDGET = 50_000_000  # refuse models estimated above this many parameters
 # The adaptive layers generate a whole weight matrix per sample, kept for the backward pass:

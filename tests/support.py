@@ -77,7 +77,7 @@ def new_app() -> AppTest:
 
 def open_app(page: str | None = None) -> AppTest:
     """A new session that has opened the dashboard (the Train & watch page) and then, if given, `page`
-    (e.g. "app_pages/runs.py") through the navigation, as a user clicking in the sidebar would."""
+    (e.g. "pages/runs.py") through the navigation, as a user clicking in the sidebar would."""
     at = new_app()
     at.run()
     if page:

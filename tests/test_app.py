@@ -34,7 +34,7 @@ def start_long_run(runs_dir: Path) -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("page", [None, "app_pages/runs.py"])
+@pytest.mark.parametrize("page", [None, "pages/runs.py"])
 def test_pages_render_with_no_runs(runs_dir, page):
     at = app(page)
     assert not at.exception
@@ -62,7 +62,7 @@ def test_start_creates_a_run_whose_charts_appear(runs_dir):
     assert len(at.get("vega_lite_chart")) >= 6  # loss, entropies, load heatmap, probe, matrix, utilisation, quadrant
     assert any("finished" in m.value for m in at.markdown)
     # the Runs page lists it and draws it too
-    at.switch_page("app_pages/runs.py").run()
+    at.switch_page("pages/runs.py").run()
     assert not at.exception and len(at.get("vega_lite_chart")) >= 6
 
 

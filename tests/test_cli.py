@@ -378,3 +378,23 @@ def test_the_summary_takes_a_missing_validation_loss_from_lfm_training_evaluate(
     assert main(["train", "--quiet", *TINY]) == 0
     assert "val loss           0.123 vs " in capsys.readouterr().out
     assert len(calls) == 1 and isinstance(calls[0][0], torch.nn.Module) and calls[0][1] == calls[0][2]
+
+
+# ---- lfm dashboard -------------------------------------------------------------------------------------
+
+def test_dashboard_becomes_streamlit_run_of_the_app_with_the_options_it_was_given(monkeypatch, tmp_path):
+    started = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: started.append((path, argv)))
+    monkeypatch.setenv("LFM_RUNS_DIR", "elsewhere")  # restored after the test; --runs-dir replaces it
+    main(["dashboard", "--runs-dir", str(tmp_path / "runs"), "--server.port", "8600",
+          "--server.headless", "true"])
+    ((path, argv),) = started
+    assert path == sys.executable
+    assert argv == [sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"),
+                    "--server.port", "8600", "--server.headless", "true"]
+    assert os.environ["LFM_RUNS_DIR"] == str(tmp_path / "runs")
+
+
+def test_options_unknown_to_the_other_commands_are_refused(capsys):
+    assert main(["runs", "--server.port", "8600"]) == 2
+    assert "unrecognized arguments: --server.port 8600" in capsys.readouterr().err

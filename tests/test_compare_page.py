@@ -41,7 +41,7 @@ def summary_chart(at):
     return next(c for c in at.get("vega_lite_chart") if "hconcat" in json.loads(c.proto.spec))
 
 
-@pytest.mark.parametrize("name, empty_text", [("app_pages/compare.py", "No runs yet"), ("app_pages/sweep.py", "No sweeps yet")])
+@pytest.mark.parametrize("name, empty_text", [("pages/compare.py", "No runs yet"), ("pages/sweep.py", "No sweeps yet")])
 def test_pages_render_with_no_runs(runs_dir, name, empty_text):
     at = page(name)
     assert any(empty_text in i.value for i in at.info)
@@ -50,7 +50,7 @@ def test_pages_render_with_no_runs(runs_dir, name, empty_text):
 def test_compare_shows_the_newest_sweep_and_filters(runs_dir):
     single = train(runs_dir, "single", lambda_entropy=0.1)
     swept = [train(runs_dir, f"s{k}", group="sweep-abcd", lambda_entropy=lam) for k, lam in enumerate((-0.4, 0.4))]
-    at = page("app_pages/compare.py")
+    at = page("pages/compare.py")
     # default selection: the newest sweep's runs; curves, table (ordered by λ) and matrices are drawn
     assert sorted(at.multiselect(key="compare_runs").value) == sorted(swept)
     assert len(at.get("vega_lite_chart")) == 3  # loss curves, entropy curves, expert × regime multiples
@@ -73,7 +73,7 @@ def test_compare_shows_the_newest_sweep_and_filters(runs_dir):
 
 
 def test_a_sweep_of_three_tiny_runs_completes_and_is_summarised(runs_dir):
-    at = page("app_pages/sweep.py")
+    at = page("pages/sweep.py")
     for key, value in TINY.items():
         at.number_input(key=key).set_value(value)
     at.number_input(key="sweep_low").set_value(-0.5)
@@ -105,7 +105,7 @@ def test_a_sweep_of_three_tiny_runs_completes_and_is_summarised(runs_dir):
     ("sweep_n", 31, "62 runs"),  # 31 λ × 2 seeds: over the cap
 ])
 def test_invalid_sweep_input_is_refused_and_nothing_launches(runs_dir, key, value, words):
-    at = page("app_pages/sweep.py")
+    at = page("pages/sweep.py")
     widget = at.number_input(key=key) if key in ("sweep_n", "sweep_low", "sweep_high") else at.text_input(key=key)
     widget.set_value(value).run()
     assert any(words in shown(e.value) for e in at.error), [e.value for e in at.error]

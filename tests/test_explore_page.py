@@ -26,7 +26,7 @@ def finished_run(tmp_path_factory):
 
 def explore(runs_dir: Path, monkeypatch) -> AppTest:
     monkeypatch.setenv("LFM_RUNS_DIR", str(runs_dir))
-    return open_app("app_pages/explore.py")
+    return open_app("pages/explore.py")
 
 
 def charts(at: AppTest) -> int:

@@ -125,7 +125,7 @@ def test_every_chart_exports_as_svg(finished):
 def test_the_runs_page_offers_every_export(finished, monkeypatch):
     reader, _, _ = finished
     monkeypatch.setenv("LFM_RUNS_DIR", str(reader.runs_dir))
-    at = open_app("app_pages/runs.py")
+    at = open_app("pages/runs.py")
     assert not at.exception and not at.error
     labels = [b.label for b in at.get("download_button")]
     assert labels[:6] == ["Metrics (CSV)", "hyperparameters.json", "training.json", "Checkpoint (.pt)",

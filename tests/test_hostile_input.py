@@ -229,7 +229,7 @@ def test_a_link_value_is_echoed_as_text_not_markdown(tmp_path, monkeypatch):
 
 def test_an_uploaded_file_name_is_shown_as_text(tmp_path, monkeypatch):
     monkeypatch.setenv("LFM_RUNS_DIR", str(tmp_path / "runs"))
-    at = open_app("app_pages/explore.py")
+    at = open_app("pages/explore.py")
     at.radio(key="explore_source").set_value("Upload a checkpoint").run()
     name = "[click](http://evil.example) ![i](http://evil.example/i.png).pt"
     at.file_uploader(key="explore_upload").upload(name, b"not weights").run()

@@ -1,12 +1,13 @@
 """JobManager: the queue and its cap, controls from other threads, and stopping runs nobody watches."""
 
+import os
 import time
 
 import pytest
 import torch
 
 from lfm.data import DataError
-from lfm.lab.jobs import JobManager
+from lfm.lab.jobs import JobManager, threads_per_run
 from lfm.store import RunReader
 from support import wait_for
 from tiny import TINY_CONFIG
@@ -80,17 +81,40 @@ def test_a_reload_within_the_grace_period_keeps_the_run(manager):
     manager.wait(job, 30)
 
 
-def test_threads_are_rebalanced_so_runs_do_not_oversubscribe(tmp_path):
+@pytest.mark.parametrize("cores", [2, 8, 16])
+def test_threads_are_rebalanced_so_runs_do_not_oversubscribe(tmp_path, monkeypatch, cores):
+    """Whatever the machine: one core is left to the page, the rest shared by the runs as they start."""
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
     m = JobManager(tmp_path, max_concurrent=2)
     try:
-        jobs = [m.submit(LONG), m.submit(LONG)]
-        assert torch.get_num_threads() == 1
-        for j in jobs:
-            m.stop(j)
-            m.wait(j, 30)
+        first = m.submit(LONG)
+        assert torch.get_num_threads() == cores - 1
+        second = m.submit(LONG)
+        assert torch.get_num_threads() == max(1, (cores - 1) // 2)
+        for job in (first, second):
+            m.stop(job)
+            m.wait(job, 30)
     finally:
         m.close()
         torch.set_num_threads(1)
+
+
+def test_the_default_cap_is_one_run_per_core(tmp_path, monkeypatch):
+    for cores in (2, 8, 16):
+        monkeypatch.setattr(os, "cpu_count", lambda: cores)
+        m = JobManager(tmp_path)
+        m.close()
+        assert m.max_concurrent == cores
+
+
+@pytest.mark.parametrize("cores, running, threads", [
+    (2, 1, 1), (2, 2, 1),                      # never fewer than one thread
+    (8, 1, 7), (8, 2, 3), (8, 3, 2), (8, 8, 1),
+    (16, 1, 15), (16, 2, 7), (16, 4, 3), (16, 15, 1), (16, 16, 1),
+    (None, 1, 1), (1, 1, 1), (4, 0, 3),        # cores unknown; a single core; nothing running yet
+])
+def test_threads_per_run(cores, running, threads):
+    assert threads_per_run(cores, running) == threads
 
 
 def test_a_manager_that_never_had_a_session_does_not_stop_its_runs(tmp_path):

@@ -206,7 +206,7 @@ def test_a_100k_step_run_draws_each_chart_from_a_few_thousand_points(runs_dir, l
     assert len(rows) == TOTAL_STEPS // log_every and gates[-1]["probe_gates"]
 
     timings = {"read the run's files": read_s}
-    for page, title in [("app_pages/runs.py", "Runs"), ("app_pages/train.py", "Train & watch")]:
+    for page, title in [("pages/runs.py", "Runs"), ("pages/train.py", "Train & watch")]:
         at = new_app()  # a new session: its first look at the run
         at.switch_page(page)
         t0 = time.perf_counter()

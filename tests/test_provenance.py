@@ -151,7 +151,7 @@ def test_a_run_without_provenance_reads_none(recorded, tmp_path):
 def test_the_runs_page_shows_the_provenance(recorded, monkeypatch):
     reader, run_id = recorded
     monkeypatch.setenv("LFM_RUNS_DIR", str(reader.runs_dir))
-    at = open_app("app_pages/runs.py")
+    at = open_app("pages/runs.py")
     assert not at.exception
     (expander,) = [e for e in at.expander if e.label.startswith("Provenance")]
     (table,) = expander.dataframe

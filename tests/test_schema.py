@@ -12,7 +12,7 @@ from lfm.store.schema import (BITS_METRICS, ENDED_STATES, LIVE_STATES, LOSS_METR
                               Metric, RunState, load_column)
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKED = ("lfm", "ui", "app_pages")
+CHECKED = ("lfm", "ui", "pages")
 EXEMPT = (ROOT / "lfm" / "store" / "schema.py", ROOT / "lfm" / "training")
 STATE_NAMES = {state.value for state in RunState}
 

@@ -4,7 +4,8 @@ The dashboard process holds one JobManager (shared by every browser tab). Each j
 daemon thread through lfm.training.experiment, so it is recorded in the run store like a CLI run; the threads
 never touch the UI. What the manager adds:
   * a cap on concurrent runs (default one per CPU core); later submissions wait in a FIFO queue;
-  * torch's intra-op thread count set to cores // running, so two runs don't oversubscribe the cores
+  * torch's intra-op thread count set to (cores - 1) // running (threads_per_run), so two runs don't
+    oversubscribe the cores
     (the setting is process-wide, so it is re-balanced whenever a run starts or ends);
   * orphan stopping: browser sessions `attach` while they are open and `detach` when they close; a job
     not marked keep_alive is stopped once no session has been attached for `orphan_grace_s` (a grace
@@ -33,6 +34,15 @@ from lfm.training.loop import TrainingControl, TrainResult
 from .backends import available_backends, make_backend
 from .remote import FolderControl, supervise
 from .worker import RunSpec
+
+
+def threads_per_run(cores: int | None, running: int) -> int:
+    """torch threads for each of `running` concurrent runs on a machine of `cores` (None: unknown) cores.
+
+    One core is left to the process serving the pages (and, often, the browser showing them): torch's
+    OpenMP threads spin while they wait, and sharing every core with a busy UI thread made training ~15x
+    slower, measured on 2 cores with the page open (README, "Speed"). Never fewer than one."""
+    return max(1, ((cores or 1) - 1) // max(running, 1))
 
 
 @dataclass(eq=False)
@@ -210,10 +220,7 @@ class JobManager:
                 job.thread.start()
 
     def _balance_threads(self, running: int) -> None:
-        # One core is left to the process serving the pages (and, often, the browser showing them):
-        # torch's OpenMP threads spin while they wait, and sharing every core with a busy UI thread
-        # made training ~15x slower, measured on 2 cores with the page open (README, "Speed").
-        torch.set_num_threads(max(1, ((os.cpu_count() or 1) - 1) // max(running, 1)))
+        torch.set_num_threads(threads_per_run(os.cpu_count(), running))
 
     def _train(self, job: Job) -> None:
         try:

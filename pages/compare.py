@@ -17,6 +17,7 @@ from lfm.lab.sweep import sweep_groups
 from lfm.store.schema import BITS_METRICS, LIVE_STATES, Metric, RunState
 from ui import lab_charts, state
 from ui.live import list_runs, watch_for_new_runs
+from ui.routing import through_router
 
 SELECTION = "compare_runs"  # session key of the run multiselect
 LATEST_FINISHED = 5  # default selection without a sweep: this many newest finished runs
@@ -24,6 +25,7 @@ LOSS_METRICS = (Metric.VAL_LOSS, Metric.LOSS, Metric.TOTAL_LOSS)  # validation f
 REFRESH_S = 2.0
 ANY, NO_GROUP = "(any run)", "(runs outside a sweep)"
 
+through_router()  # a direct link on a fresh server: see ui/routing.py
 st.title("Compare runs")
 st.caption("Overlay any runs of the run store, dashboard, CLI or sweep, and see what λ changed: each run is "
            "one line coloured by its λ (lambda_entropy), with its final numbers and its experts' "

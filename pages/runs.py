@@ -19,7 +19,9 @@ from ui.text import plain
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
 from lfm.store.schema import Metric
 from ui.live import LAYOUT, all_charts, chart_calls, list_runs, progress, run_label, run_view, watch_for_new_runs
+from ui.routing import through_router
 
+through_router()  # a direct link on a fresh server: see ui/routing.py
 st.title("Runs")
 st.caption("Every run in the run store, newest first: dashboard runs, CLI runs and earlier sessions alike.")
 reader, watcher = state.reader(), state.watcher()

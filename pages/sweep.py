@@ -19,12 +19,14 @@ from lfm.lab.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse
 from ui import lab_charts, state
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
 from ui.settings import BACKEND_LABELS, render_settings
+from ui.routing import through_router
 from ui.text import plain
 
 LATEST = "(the newest sweep)"
 SHOWN = "sweep_show"  # session key of the sweep picker
 REFRESH_S = 1.5
 
+through_router()  # a direct link on a fresh server: see ui/routing.py
 st.title("Sweep λ")
 st.caption("Train the same model once per λ (lambda_entropy) of a grid, and see in one picture what λ buys "
            "and costs. The other settings come from the sidebar; each run is an ordinary run in the store, "

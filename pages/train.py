@@ -10,10 +10,12 @@ from lfm.lab.controls import RunControls
 from ui import state
 from ui.live import all_charts, forget_run_list, list_runs, progress, run_label, run_view, watch_for_new_runs
 from ui.settings import render_settings
+from ui.routing import through_router
 from ui.text import plain
 
 FOLLOW = "Follow the newest run"
 
+through_router()  # a direct link on a fresh server: see ui/routing.py
 st.title("Train & watch")
 st.caption(
     "Set the hyperparameters on the left (or pick a classroom preset), press **Start**, and watch what the "

@@ -19,6 +19,7 @@ from lfm.lab.explore import (MAX_UPLOAD_MB, CheckpointError, blend, gate_report,
 from ui import explore_charts as charts
 from ui import state
 from ui.live import list_runs, run_label
+from ui.routing import through_router
 from ui.text import plain
 
 STORE, UPLOAD = "A run from the store", "Upload a checkpoint"
@@ -95,6 +96,7 @@ def pick_feature(data, where, key: str) -> int:
     return where.selectbox("Feature", range(data.num_features), format_func=lambda f: f"feature {f}", key=key)
 
 
+through_router()  # a direct link on a fresh server: see ui/routing.py
 st.title("Explore a trained model")
 st.caption("Feed a trained model inputs of your choice and look inside its gate: which expert each input goes "
            "to, how sure the gate is, how good the prediction is, and how the choice changes as one input "
