@@ -180,7 +180,7 @@ def test_a_run_on_a_worker_process_dies_and_the_dashboard_keeps_serving(runs_dir
     reader = RunReader(runs_dir)
     try:
         (run,) = wait_for_runs(runs_dir, ("running",), timeout=120)
-        wait_until(lambda: reader.last_metrics(run.run_id) is not None, "the worker's first log step", 120)
+        wait_for(lambda: reader.last_metrics(run.run_id) is not None, 120, "the worker's first log step")
         pid = reader.status(run.run_id)["pid"]
         assert pid != os.getpid()  # trained outside the dashboard's process
         os.kill(pid, signal.SIGKILL)
