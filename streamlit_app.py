@@ -17,6 +17,7 @@ page = st.navigation(
         st.Page("app_pages/compare.py", title="Compare", icon=":material/stacked_line_chart:"),
         st.Page("app_pages/sweep.py", title="Sweep λ", icon=":material/tune:"),
         st.Page("app_pages/explore.py", title="Explore", icon=":material/troubleshoot:"),
+        st.Page("app_pages/lessons.py", title="Lessons", icon=":material/school:"),
     ]
 )
 page.run()

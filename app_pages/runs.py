@@ -15,6 +15,7 @@ from lfm.store import export
 from lfm.config import ConfigError
 from ui import run_charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
+from ui.replay import replay_section
 from ui.live import LAYOUT, all_charts, chart_calls, list_runs, progress, run_label, run_view, watch_for_new_runs
 
 st.title("Runs")
@@ -95,4 +96,6 @@ progress(view, summary.config, view.status.get("state", summary.state))
 with st.expander("Export: metrics, settings, checkpoint, charts as SVG", icon=":material/download:"):
     export_section(reader, summary, view, smoothing)
 all_charts(view, smoothing)
+st.header("Replay", help="Step through the run's saved gate snapshots, live or finished.")
+replay_section(reader, view, smoothing)
 watch_for_new_runs(watcher)

@@ -16,9 +16,11 @@ from typing import NamedTuple
 import altair as alt
 import pandas as pd
 
-from ui.chart_style import GREY, MAX_POINTS, SERIES_COLORS, SVG, TITLE_FONT, axis, finish, series_legend, step_axis
+from ui.chart_style import (GREY, MAX_POINTS, SERIES_COLORS, SVG, TITLE_FONT, axis, message_chart, series_legend,
+                            step_axis)
 from ui.reduce import downsample
 from ui.run_charts import regime_matrix_chart
+from ui.templates import ChartData, chart_builder
 
 CURVE_SERIES = {"routing_entropy": "routing entropy", "load_entropy": "load entropy",
                 "mi_regime": "I(expert; regime)"}  # metrics.csv column -> series name
@@ -37,8 +39,12 @@ EXPLANATION = (
 
 
 def _message(text, height=200):
-    chart = alt.Chart(pd.DataFrame({"message": [text]})).mark_text(fontSize=15, color=GREY).encode(text="message:N")
-    return finish(chart, height)
+    """A 'nothing to draw yet' chart, as a data step (ui.templates)."""
+    return ChartData(_draw_message, {"height": height}, {"message": pd.DataFrame({"message": [text]})})
+
+
+def _draw_message(table, slot, *, height):
+    return message_chart(table("message"), height)
 
 
 def seed_bands(curves_df) -> pd.DataFrame:
@@ -59,27 +65,34 @@ def seed_bands(curves_df) -> pd.DataFrame:
     return pd.concat([downsample(f, max_points=budget) for f in frames], ignore_index=True)
 
 
+@chart_builder
 def lesson_curves_chart(curves_df, num_experts=4, width="container", height=220):
     """Routing entropy, load entropy and I(expert; regime) (bits) of one lesson against step.
 
     curves_df: lfm.store.results.curves(...) of the lesson's runs; one line per series, the mean over
-    seeds, and with more than one seed a band from the lowest to the highest seed."""
+    seeds, and with more than one seed a band from the lowest to the highest seed. A builder of
+    ui.templates: lesson_curves_chart.data_step(...).spec() is the same chart as a cheap live dict."""
     if curves_df is None or len(curves_df) == 0:
         return _message("no metrics logged yet", height)
     bands = seed_bands(curves_df)
     if bands.empty:
         return _message("no entropies logged yet", height)
     top = math.log2(num_experts) if num_experts > 1 else 1.0  # the ceiling of both entropies
-    y_scale = alt.Scale(domain=[0, max(top, float(bands["high"].max())) * 1.05], nice=False)
+    return ChartData(_draw_curves, dict(banded=int(bands["seeds"].max()) > 1, width=width, height=height),
+                     {"bands": bands}, slots={"y_top": max(top, float(bands["high"].max())) * 1.05})
+
+
+def _draw_curves(table, slot, *, banded, width, height):
+    y_scale = alt.Scale(domain=[0, slot("y_top")], nice=False)
     color = alt.Color("series:N", scale=alt.Scale(domain=list(CURVE_COLORS), range=list(CURVE_COLORS.values())),
                       legend=series_legend())
     x = alt.X("step:Q", axis=step_axis(), scale=alt.Scale(zero=False, nice=False))
     tooltip = ["series:N", alt.Tooltip("step:Q", format=","), alt.Tooltip("mean:Q", format=".3f", title="mean (bits)"),
                alt.Tooltip("low:Q", format=".3f", title="lowest seed"),
                alt.Tooltip("high:Q", format=".3f", title="highest seed"), "seeds:Q"]
-    base = alt.Chart(bands).encode(x=x, color=color, tooltip=tooltip)
+    base = alt.Chart(table("bands")).encode(x=x, color=color, tooltip=tooltip)
     layers = [base.mark_line(strokeWidth=3).encode(y=alt.Y("mean:Q", scale=y_scale, axis=axis("bits")))]
-    if int(bands["seeds"].max()) > 1:
+    if banded:
         layers.insert(0, base.mark_area(opacity=0.25).encode(y=alt.Y("low:Q", scale=y_scale, axis=axis("bits")),
                                                              y2="high:Q"))
     return alt.layer(*layers).properties(width=width, height=height, usermeta=SVG)
@@ -106,7 +119,7 @@ def card_chart(card: Card):
     header = alt.Chart(pd.DataFrame({"line": _text_lines(card.claim)}).reset_index()).mark_text(
         align="left", baseline="top", fontSize=13, color="#222222").encode(
         x=alt.value(0), y=alt.Y("index:O", axis=None), text="line:N").properties(
-        width=CARD_WIDTH, height=16 * len(_text_lines(card.claim)),
+        width=CARD_WIDTH, height=16 * len(_text_lines(card.claim)), view=alt.ViewConfig(stroke=None),
         title=alt.Title(card.title, fontSize=TITLE_FONT + 3, anchor="start"))
     if card.matrix is not None:
         matrix = regime_matrix_chart(card.matrix, card.regime_names)
@@ -114,21 +127,22 @@ def card_chart(card: Card):
         matrix = matrix.properties(width=CARD_WIDTH, height=40 * len(card.matrix))
     else:
         matrix = alt.Chart(pd.DataFrame({"m": ["no expert × regime matrix yet"]})).mark_text(
-            fontSize=13, color=GREY).encode(text="m:N").properties(width=CARD_WIDTH, height=60)
+            fontSize=13, color=GREY).encode(text="m:N").properties(width=CARD_WIDTH, height=60,
+                                                                    view=alt.ViewConfig(stroke=None))
     curves = lesson_curves_chart(card.curves_df, card.num_experts, width=CARD_WIDTH, height=160)
     curves.usermeta = alt.Undefined
     footer_lines = _text_lines("Rule: " + card.rule) + _text_lines(card.verdict)
     footer = alt.Chart(pd.DataFrame({"line": footer_lines}).reset_index()).mark_text(
         align="left", baseline="top", fontSize=13, fontWeight="bold", color="#222222").encode(
         x=alt.value(0), y=alt.Y("index:O", axis=None), text="line:N").properties(
-        width=CARD_WIDTH, height=16 * len(footer_lines))
+        width=CARD_WIDTH, height=16 * len(footer_lines), view=alt.ViewConfig(stroke=None))
     return alt.vconcat(header, matrix, curves, footer, spacing=10)
 
 
 def lesson_sheet(cards, columns=4, title=None):
     """Every card on one picture, `columns` to a row, for a slide (SVG or PNG)."""
     if not cards:
-        return _message("no lessons to show")
+        return _message("no lessons to show").chart()
     chart = alt.concat(*[card_chart(c) for c in cards], columns=columns, spacing=40).resolve_scale(
         color="independent")
     if title:
