@@ -93,7 +93,7 @@ LESSONS = (
     Lesson("sharpen", "Sharpen", "Sharpen (lambda > 0)",
            "λ > 0 penalises routing entropy, so each sample's gate becomes decisive.",
            _rule("decisive gates", ("routing_entropy", "<", 0.5)),
-           "Every gate is decisive now. Are all four experts still used? Look at the load entropy."),
+           "Every gate is decisive now. Look at the load entropy: are all four experts still used?"),
     Lesson("collapse", "Collapse", "Collapse (strong lambda)",
            "A strong λ alone makes the gates decisive by sending the samples to few experts: collapse.",
            _rule("collapse", ("routing_entropy", "<", 0.2), ("load_entropy", "<", 1.2)),
