@@ -16,7 +16,7 @@ from typing import NamedTuple
 import altair as alt
 import pandas as pd
 
-from ui.chart_style import (GREY, MAX_POINTS, SERIES_COLORS, SVG, TITLE_FONT, axis, message_chart, series_legend,
+from ui.chart_style import (GREY, MAX_POINTS, SERIES_COLORS, SVG, TITLE_FONT, axis, legend, message_chart,
                             step_axis)
 from ui.reduce import downsample
 from ui.run_charts import regime_matrix_chart
@@ -84,8 +84,9 @@ def lesson_curves_chart(curves_df, num_experts=4, width="container", height=220)
 
 def _draw_curves(table, slot, *, banded, width, height):
     y_scale = alt.Scale(domain=[0, slot("y_top")], nice=False)
+    # two legend columns: three names in one row run past a card a third of a page wide
     color = alt.Color("series:N", scale=alt.Scale(domain=list(CURVE_COLORS), range=list(CURVE_COLORS.values())),
-                      legend=series_legend())
+                      legend=legend(None, symbolType="stroke", symbolStrokeWidth=4, symbolSize=300, columns=2))
     x = alt.X("step:Q", axis=step_axis(), scale=alt.Scale(zero=False, nice=False))
     tooltip = ["series:N", alt.Tooltip("step:Q", format=","), alt.Tooltip("mean:Q", format=".3f", title="mean (bits)"),
                alt.Tooltip("low:Q", format=".3f", title="lowest seed"),
