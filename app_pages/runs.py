@@ -1,9 +1,10 @@
-"""Runs: every run in the store (started here, from the CLI, or earlier), with its charts and files.
+"""Runs: every run in the store (started here, from the CLI, or earlier), with its charts, files and replay.
 
 Export (lfm.store.export builds the bytes): the metrics as CSV, the settings as the seed's hyperparameters.json
 and training.json, the checkpoint, and each chart as SVG. Streamlit's own chart toolbar (hover a chart)
 gives PNG only, so the SVG files are drawn on the server by ui.explore_charts.svg_bytes. Every button
 builds its file when pressed (a callable), so showing the page reads no checkpoint and draws no SVG.
+Replay (ui.replay): a slider and a Play button over the run's saved gate snapshots, under its charts.
 """
 
 import functools
@@ -15,8 +16,8 @@ from lfm.store import export
 from lfm.config import ConfigError
 from ui import run_charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
-from ui.replay import replay_section
 from ui.live import LAYOUT, all_charts, chart_calls, list_runs, progress, run_label, run_view, watch_for_new_runs
+from ui.replay import replay_section
 
 st.title("Runs")
 st.caption("Every run in the run store, newest first: dashboard runs, CLI runs and earlier sessions alike.")

@@ -2,7 +2,8 @@
 
 files (layout, ids, atomic writes), schema (column and file names), writer (RunWriter, a training
 callback), reader (RunReader), checkpoint (the only module here that imports torch), results (final
-metrics and curves of many runs), export (a run's files for download), watch (file-system events).
+metrics and curves of many runs), export (a run's files for download), watch (file-system events),
+snapshots (gates.jsonl indexed by step, for replays).
 Importing lfm.store needs pandas, not torch.
 """
 from .files import run_path, slugify
