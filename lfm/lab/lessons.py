@@ -229,7 +229,8 @@ class Verdict(NamedTuple):
         seeds = f" ({self.seeds_held} of {self.seeds_judged} seeds)" if self.seeds_judged > 1 else ""
         if self.holds:
             return f"Shown: {lesson.rule.shows} observed{seeds}."
-        return f"Not shown: this run does not meet the rule{seeds}."
+        runs = "these runs do" if self.seeds_judged > 1 else "this run does"
+        return f"Not shown: {runs} not meet the rule{seeds}."
 
 
 def judge(lesson: Lesson, finals: Sequence[Mapping[str, float]]) -> Verdict:
