@@ -172,7 +172,7 @@ def sheet():
     """The set's cards on one picture (ui.lesson_charts.lesson_sheet), read from the store when asked for."""
     cards = [lesson_charts.Card(item["lesson"].name, item["lesson"].claim, item["lesson"].rule.text(),
                                 item["verdict"].text(item["lesson"]), item["matrix"], item["regimes"], item["curves"],
-                                item["num_experts"])
+                                item["num_experts"], item["lesson"].question)
              for item in gather(list_runs(reader, watcher))]
     return lesson_charts.lesson_sheet(cards, columns=4, title=f"Lessons of λ · {group}")
 

@@ -51,9 +51,10 @@ def test_the_sheet_holds_every_card_as_svg_and_png():
     matrix = np.eye(4).tolist()
     cards = [Card(f"Lesson {k}", "A claim in one sentence.", "routing entropy < 0.2 bits: collapse observed",
                   "Shown: collapse observed.", matrix if k else None, ["sine", "square", "sawtooth", "ar1"],
-                  lesson_curves()) for k in range(5)]
+                  lesson_curves(), question="Why?") for k in range(5)]
     sheet = lesson_sheet(cards, title="Lessons of λ")
     svg = svg_bytes(sheet).decode()
     assert all(f"Lesson {k}" in svg for k in range(5)) and "Lessons of λ" in svg
     assert "no expert × regime matrix yet" in svg  # the card without one says so
+    assert svg.count(">Ask the class: Why?<") == 5  # the text of each card (aria labels repeat it)
     assert png_bytes(sheet, scale=0.5).startswith(b"\x89PNG")

@@ -113,6 +113,7 @@ class Card(NamedTuple):
     regime_names: list | None
     curves_df: pd.DataFrame    # lfm.store.results.curves(...) of its runs
     num_experts: int = 4
+    question: str = ""         # for the class; printed last
 
 
 def card_chart(card: Card):
@@ -133,6 +134,8 @@ def card_chart(card: Card):
     curves = lesson_curves_chart(card.curves_df, card.num_experts, width=CARD_WIDTH, height=160)
     curves.usermeta = alt.Undefined
     footer_lines = _text_lines("Rule: " + card.rule) + _text_lines(card.verdict)
+    if card.question:
+        footer_lines += _text_lines("Ask the class: " + card.question)
     footer = alt.Chart(pd.DataFrame({"line": footer_lines}).reset_index()).mark_text(
         align="left", baseline="top", fontSize=13, fontWeight="bold", color="#222222").encode(
         x=alt.value(0), y=alt.Y("index:O", axis=None), text="line:N").properties(
@@ -147,5 +150,5 @@ def lesson_sheet(cards, columns=4, title=None):
     chart = alt.concat(*[card_chart(c) for c in cards], columns=columns, spacing=40).resolve_scale(
         color="independent")
     if title:
-        chart = chart.properties(title=alt.Title(title, fontSize=TITLE_FONT + 6, anchor="start"))
+        chart = chart.properties(title=alt.Title(title, fontSize=TITLE_FONT + 6, anchor="start", offset=20))
     return chart.properties(usermeta=SVG, background="white", padding=20)
