@@ -169,11 +169,14 @@ def lesson_cards():
 
 
 def sheet():
-    """The set's cards on one picture (ui.lesson_charts.lesson_sheet), read from the store when asked for."""
+    """The set's cards on one picture (ui.lesson_charts.lesson_sheet), read from the store when asked for.
+
+    Called by the download button after the page's run, so it touches no st.* (the run list comes from the
+    reader itself, not the session's cache)."""
     cards = [lesson_charts.Card(item["lesson"].name, item["lesson"].claim, item["lesson"].rule.text(),
                                 item["verdict"].text(item["lesson"]), item["matrix"], item["regimes"], item["curves"],
                                 item["num_experts"], item["lesson"].question)
-             for item in gather(list_runs(reader, watcher))]
+             for item in gather(reader.list_runs())]
     return lesson_charts.lesson_sheet(cards, columns=4, title=f"Lessons of λ · {group}")
 
 
