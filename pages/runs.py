@@ -1,10 +1,11 @@
-"""Runs: every run in the store (started here, from the CLI, or earlier), with its charts and files.
+"""Runs: every run in the store (started here, from the CLI, or earlier), with its charts, files and replay.
 
 Export (lfm.store.export builds the bytes): the metrics as CSV, the settings as the seed's hyperparameters.json
 and training.json, the checkpoint, TensorBoard event files (lfm.store.tensorboard, zipped), the run's
 provenance, and each chart as SVG. Streamlit's own chart toolbar (hover a chart)
 gives PNG only, so the SVG files are drawn on the server by ui.explore_charts.svg_bytes. Every button
 builds its file when pressed (a callable), so showing the page reads no checkpoint and draws no SVG.
+Replay (ui.replay): a slider and a Play button over the run's saved gate snapshots, under its charts.
 """
 
 import functools
@@ -19,6 +20,7 @@ from ui.text import plain
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
 from lfm.store.schema import Metric
 from ui.live import LAYOUT, all_charts, chart_calls, list_runs, progress, run_label, run_view, watch_for_new_runs
+from ui.replay import replay_section
 from ui.routing import through_router
 
 through_router()  # a direct link on a fresh server: see ui/routing.py
@@ -122,4 +124,6 @@ with st.expander("Provenance: versions, git revision, device, host", icon=":mate
 with st.expander("Export: metrics, settings, checkpoint, TensorBoard, charts as SVG", icon=":material/download:"):
     export_section(reader, summary, view, smoothing)
 all_charts(view, smoothing)
+st.header("Replay", help="Step through the run's saved gate snapshots, live or finished.")
+replay_section(reader, view, smoothing)
 watch_for_new_runs(watcher)

@@ -155,6 +155,25 @@ def test_summary_chart_draws_finished_runs_and_their_means():
     assert "as the sweep's runs finish" in json.dumps(sweep_summary_chart(table.assign(state="running")).to_dict())
 
 
+def test_summary_chart_bands_span_the_seeds_only_when_there_are_several():
+    from ui.lab_charts import sweep_summary_chart
+
+    table = pd.DataFrame({"run_id": list("abcd"), "name": list("abcd"), "state": "finished",
+                          "lambda_entropy": [-0.5, -0.5, 0.5, 0.5], "balance_coef": 0.0,
+                          "seed": pd.array([0, 1, 0, 1], dtype="Int64"), "val_loss": [1.0, 3.0, 2.0, 4.0],
+                          "routing_entropy": [1.0, 1.5, 0.2, 0.4], "specialisation": 0.5,
+                          "num_experts": pd.array([4] * 4, dtype="Int64")})
+    spec = sweep_summary_chart(table).to_dict()
+    loss_band = [l for l in spec["hconcat"][0]["layer"] if l["mark"]["type"] == "area"]
+    bits_band = [l for l in spec["hconcat"][1]["layer"] if l["mark"]["type"] == "area"]
+    assert len(loss_band) == 1 and len(bits_band) == 1
+    (spread,) = [t for t in spec["datasets"].values() if "high" in t[0]]
+    routing = sorted((r["lambda_entropy"], r["low"], r["high"]) for r in spread if r["series"] == "routing entropy")
+    assert routing == [(-0.5, 1.0, 1.5), (0.5, 0.2, 0.4)]
+    one_seed = sweep_summary_chart(table[table["seed"] == 0]).to_dict()
+    assert not [l for panel in one_seed["hconcat"] for l in panel["layer"] if l["mark"]["type"] == "area"]
+
+
 def test_small_multiples_are_ordered_by_lambda():
     from ui.lab_charts import matrix_small_multiples
 

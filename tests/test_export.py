@@ -132,5 +132,6 @@ def test_the_runs_page_offers_every_export(finished, monkeypatch):
                           "TensorBoard (zip)", "Provenance (JSON)"]
     if importlib.util.find_spec("vl_convert"):
         # one SVG per chart of the page, titled as on the page, in the page's order
-        assert labels[6:] == ["Loss", "Gate entropies", "Expert load over training", "Probe batch: each sample's gate",
-                              "Expert × regime", "Expert utilisation", "Entropy / varentropy quadrant"]
+        assert labels[6:-1] == ["Loss", "Gate entropies", "Expert load over training", "Probe batch: each sample's gate",
+                                "Expert × regime", "Expert utilisation", "Entropy / varentropy quadrant"]
+        assert labels[-1].startswith("Replay as GIF")  # the replay's, under the charts

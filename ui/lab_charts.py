@@ -37,7 +37,7 @@ LAB_EXPLANATIONS = {
         "what the model learns; point at a line for its run, λ, balance and seed."),
     "sweep_summary_chart": (
         "The what-if answer: each dot is one finished run, placed at its λ; the line joins the mean of the "
-        "runs (the seeds) at each λ, so the dots around it show how much luck matters. Left: validation "
+        "runs (the seeds) at each λ, and a shaded band spans the lowest to the highest seed, so the dots and the band show how much luck matters. Left: validation "
         "loss, how well the model predicts held-out data. Right: routing entropy (how undecided each "
         "sample's gate is) and specialisation (how much the input decides the expert), in bits. Sharper "
         "gates (λ > 0) lower routing entropy; the question is what that costs or buys in loss."),
@@ -154,8 +154,10 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
     runs["balance"] = [f"balance {b:g}" for b in runs["balance_coef"]]
     means = (runs.groupby(["lambda_entropy", "balance"], as_index=False)
              .agg(val_loss=("val_loss", "mean"), routing_entropy=("routing_entropy", "mean"),
-                  specialisation=("specialisation", "mean"), runs=("run_id", "size"))
+                  specialisation=("specialisation", "mean"), runs=("run_id", "size"),
+                  val_loss_low=("val_loss", "min"), val_loss_high=("val_loss", "max"))
              .sort_values("lambda_entropy"))
+    seeded = int(means["runs"].max()) > 1  # several seeds at some λ: a band spans their lowest to highest
     lambdas = sorted(runs["lambda_entropy"].unique())
     scale = _lambda_scale(lambdas, x_scale)
     # tick marks at the grid's own λ values while there are few enough to read
@@ -182,6 +184,11 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
                                     strokeWidth=1).encode(
             x=x, y=loss_y, tooltip=[*point_tooltip, alt.Tooltip("val_loss:Q", title="validation loss",
                                                                 format=".4f")]),
+        *([alt.Chart(means).mark_area(opacity=0.18, color=loss_color).encode(
+            x=x, y=alt.Y("val_loss_low:Q", scale=alt.Scale(zero=False), axis=axis("final validation loss")),
+            y2="val_loss_high:Q", detail="balance:N",
+            tooltip=[*mean_tooltip, alt.Tooltip("val_loss_low:Q", title="lowest seed", format=".4f"),
+                     alt.Tooltip("val_loss_high:Q", title="highest seed", format=".4f")])] if seeded else []),
     ).properties(title=alt.Title("Validation loss (lower is better)", fontSize=TITLE_FONT),
                  width=panel_width, height=height)
 
@@ -207,6 +214,16 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
             x=x, y=bits_y, color=series,
             tooltip=[*point_tooltip, "series:N", alt.Tooltip("bits:Q", format=".3f")]),
     ]
+    if seeded:  # each series' band over the seeds, from its own table of (λ, balance, series, low, high)
+        spread = pd.concat([runs.groupby(["lambda_entropy", "balance"], as_index=False)
+                            .agg(low=(column, "min"), high=(column, "max")).assign(series=name)
+                            for column, name in SUMMARY_BITS.items()], ignore_index=True)
+        bit_layers.append(alt.Chart(spread).mark_area(opacity=0.18).encode(
+            x=x, y=alt.Y("low:Q", scale=bits_scale, axis=axis("bits")), y2="high:Q", color=series,
+            detail="balance:N",
+            tooltip=[alt.Tooltip("lambda_entropy:Q", title="λ", format=LAMBDA_FORMAT), "balance:N", "series:N",
+                     alt.Tooltip("low:Q", title="lowest seed", format=".3f"),
+                     alt.Tooltip("high:Q", title="highest seed", format=".3f")]))
     if top:  # the ceiling log2(E): every sample's gate spread evenly over all experts
         ceiling = pd.DataFrame({"bits": [top], "label": [f"log2(E) = {top:.2f} bits (max)"]})
         bit_layers.append(alt.Chart(ceiling).mark_rule(strokeDash=[8, 5], strokeWidth=2, color=GREY)

@@ -1,6 +1,6 @@
 """The dashboard's navigation, declared once for streamlit_app.py and for a page opened without it.
 
-`navigation()` sets the wide layout and declares the five pages with their titles and icons;
+`navigation()` sets the wide layout and declares the pages with their titles and icons;
 streamlit_app.py calls it and runs the page it returns.
 
 Why a page may have to call it too: Streamlit still supports its first multipage layout, in which each
@@ -30,6 +30,7 @@ PAGES = [  # (script, title, icon), in navigation order; the first is the start 
     ("pages/compare.py", "Compare", ":material/stacked_line_chart:"),
     ("pages/sweep.py", "Sweep λ", ":material/tune:"),
     ("pages/explore.py", "Explore", ":material/troubleshoot:"),
+    ("pages/lessons.py", "Lessons", ":material/school:"),
 ]
 
 

@@ -4,7 +4,8 @@ files (layout, ids, atomic writes), schema (column and file names), writer (RunW
 callback), reader (RunReader), checkpoint (the only module here that imports torch), results (final
 metrics and curves of many runs), export (a run's files for download), provenance (what produced a run),
 tensorboard (a run as TensorBoard event files; torch and tensorboard imported only when used) with png
-(heatmaps as PNG), watch (file-system events).
+(heatmaps as PNG), watch (file-system events),
+snapshots (gates.jsonl indexed by step, for replays).
 Importing lfm.store needs pandas, not torch.
 """
 from .files import run_path, slugify
