@@ -7,13 +7,15 @@ The page must come through streamlit_app.py's router: its navigation lists the f
 file names), the page shows its own title, and the layout is wide (set by the router only).
 """
 
+from pathlib import Path
+
 import pytest
 
 from support import wait_for
+from ui.routing import PAGES as ROUTES
 
-# (URL path, the page's title) as streamlit_app.py declares them; the default page is served at /
-PAGES = [("", "Train & watch"), ("runs", "Runs"), ("compare", "Compare"), ("sweep", "Sweep λ"),
-         ("explore", "Explore")]
+# (URL path, the page's title) as ui/routing.py declares them; the default page is served at /
+PAGES = [("" if i == 0 else Path(script).stem, title) for i, (script, title, _) in enumerate(ROUTES)]
 TITLES = [title for _, title in PAGES]
 WIDE_PX = 1000  # the main column at a 1500 px viewport: ~1400 px wide, ~730 px when centered
 
