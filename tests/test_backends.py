@@ -90,3 +90,32 @@ def test_a_killed_worker_leaves_its_run_interrupted_and_the_sweep_goes_on(tmp_pa
     else:
         assert victim.outcome.status == "interrupted" and "worker process" in victim.outcome.reason
         assert victim in report.failed
+
+
+def test_workers_end_when_the_process_that_started_them_dies(tmp_path):
+    """A sweep killed hard (kill -9, a crash) leaves no worker training for nobody."""
+    import subprocess
+    import sys
+
+    from lfm.store.files import pid_alive
+
+    script = f"""
+import os, time
+from lfm.config import RunConfig
+from lfm.lab.backends import ProcessBackend
+from lfm.lab.worker import RunSpec
+from lfm.store import RunReader
+cfg = RunConfig().with_overrides({{**{TINY_SETTINGS!r}, "num_epochs": 10000}})
+backend = ProcessBackend(1)
+backend.submit(RunSpec(cfg.to_dict(), {str(tmp_path)!r}, "orphan", {{}}))
+reader = RunReader({str(tmp_path)!r})
+while not [r for r in reader.list_runs() if r.last_metrics]:
+    time.sleep(0.1)
+os._exit(0)  # gone without closing the pool
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=180,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    reader = RunReader(tmp_path)
+    (run,) = reader.list_runs()
+    wait_for(lambda: not pid_alive(run.status["pid"]), 30, "the orphaned worker to exit")
+    assert reader.status(run.run_id)["state"] == "interrupted"

@@ -21,6 +21,8 @@ import itertools
 import multiprocessing
 import os
 import socket
+import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.util import find_spec
 from typing import Any
@@ -88,7 +90,22 @@ def _init_process_worker(started_queue) -> None:
     global _started_queue
     _started_queue = started_queue
     ignore_interrupts()
+    _exit_with_parent()
     import torch  # noqa: F401  (imported once per worker, while it waits for its first run)
+
+
+def _exit_with_parent(every_s: float = 1.0) -> None:
+    """End this worker when the process that started the pool is gone (killed, or exited without
+    closing the pool): a worker must never go on training for nobody. Its run then reads interrupted."""
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(every_s)
+            if os.getppid() != parent:  # re-parented: our parent has died
+                os._exit(1)
+
+    threading.Thread(target=watch, name="lfm-parent-watch", daemon=True).start()
 
 
 def _process_entry(ticket: int, spec: RunSpec) -> RunOutcome:

@@ -1,0 +1,238 @@
+"""A page that stays responsive under load: page load and live refresh with 1, 6 and 12 tabs while runs train.
+
+A classroom opens one dashboard in thirty tabs while the teacher's runs train. This bench measures what
+each tab sees, on this machine, with headless Chromium:
+
+1. A fresh dashboard (`streamlit run streamlit_app.py`, 127.0.0.1, a free port, LFM_RUNS_DIR a temporary
+   folder). One tab presses **Start** RUNS times (default config, many epochs), so the runs train in the
+   dashboard's own process, as a user's do; that tab is then closed.
+2. For each tab count N: N tabs open the Train & watch page at once. A script in each page (installed
+   before the page's own) samples the progress line every SAMPLE_S and records, in ms since that tab's
+   navigation started:
+     page load    the progress line first shown (the page's script ran and the live view answered);
+     first chart  the first live chart drawn (a Vega-Lite chart with marks in its SVG);
+     refreshes    every change of the progress line (step, epoch, samples/s): what the user sees move.
+   After every tab has drawn a chart, the next WINDOW_S seconds are the refresh window; a tab's refresh
+   interval is the median gap between changes in that window (the longest gap is shown too).
+3. A table: tabs, page load median/max, first chart median/max, refresh interval median (over tabs'
+   medians) / worst tab's median / longest gap, the cores the server process itself used in the window
+   (its threads, training threads included; not its worker processes), and the machine's load average.
+
+Bounded: at most MAX_TABS tabs, each wait has a deadline, the server is stopped at the end.
+Usage: .venv/bin/python bench/bench_load.py [--tabs 1,6,12] [--runs 2] [--window 20]
+       [--backend thread|process] (LFM_BACKEND for the server: where dashboard runs train)
+Needs Debian's chromium and the playwright package (requirements-dev.txt).
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-dev-shm-usage"]
+MAX_TABS = 30
+SAMPLE_S = 0.25  # how often each page samples its progress line
+LOAD_DEADLINE_S = 90.0  # a tab that shows no chart by then is reported as such
+
+# Runs in every page before Streamlit's own script: samples the progress line and notes the first chart.
+PROBE = """
+(() => {
+  const log = {progress: null, chart: null, changes: [], last: null};
+  window.__lfmLoad = log;
+  setInterval(() => {
+    const now = performance.now();
+    const bar = document.querySelector('[data-testid="stProgress"]');
+    const text = bar ? bar.innerText : null;
+    if (text && text.includes('step') && log.progress === null) log.progress = now;
+    if (text && text !== log.last) { log.changes.push(now); log.last = text; }
+    if (log.chart === null && document.querySelector('[data-testid="stVegaLiteChart"] svg g.role-mark path'))
+      log.chart = now;
+  }, %d);
+})();
+""" % int(SAMPLE_S * 1000)
+
+
+class TabFigures(NamedTuple):
+    page_load_s: float | None  # navigation start -> progress line shown
+    first_chart_s: float | None  # navigation start -> first live chart drawn
+    refresh_s: float | None  # median gap between changes of the progress line in the window
+    longest_gap_s: float | None  # the longest such gap (from the window's start, to its end)
+
+
+class Row(NamedTuple):
+    tabs: int
+    load_median: float
+    load_max: float
+    chart_median: float
+    chart_max: float
+    refresh_median: float
+    refresh_worst: float
+    longest_gap: float
+    missing: int  # tabs that never drew a chart before the deadline
+    server_cores: float  # CPU the server process used in the window (its own threads, not its workers)
+    load_average: float
+
+
+def free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(every)
+    return value
+
+
+def healthy(url: str) -> float | None:
+    """Seconds the health check took, None if the server does not answer."""
+    import urllib.request
+
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as response:
+            return time.perf_counter() - start if response.status == 200 else None
+    except OSError:
+        return None
+
+
+def running_runs(runs_dir: Path) -> int:
+    """Runs that have logged at least one metrics row."""
+    return sum(len(p.read_text().splitlines()) > 1 for p in runs_dir.glob("*/metrics.csv"))
+
+
+def start_runs(browser, url: str, runs_dir: Path, runs: int, epochs: int) -> None:
+    """Press Start `runs` times in one tab, wait until each run logs, close the tab."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    page.set_default_timeout(120_000)  # a loaded machine
+    page.goto(f"{url}/?num_epochs={epochs}", timeout=120_000)
+    page.wait_for_selector('[data-testid="stSidebar"]', timeout=120_000)
+    start = page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Start")
+    for n in range(1, runs + 1):
+        start.click()
+        wait_for(lambda: len(list(runs_dir.glob("*/config.json"))) >= n, 60, f"run {n} to be created")
+    wait_for(lambda: running_runs(runs_dir) >= runs, 120, f"{runs} runs to log")
+    page.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tab_figures(log: dict, window: tuple[float, float]) -> TabFigures:
+    """One tab's figures from its page log (ms since its navigation started); window in the same ms."""
+    start, end = window
+    inside = [t for t in log["changes"] if start <= t <= end]
+    gaps = [b - a for a, b in zip(inside, inside[1:])]
+    edges = [b - a for a, b in zip([start, *inside], [*inside, end])]  # incl. the window's ends
+    ms = lambda v: None if v is None else v / 1000  # noqa: E731
+    return TabFigures(ms(log["progress"]), ms(log["chart"]), ms(statistics.median(gaps)) if gaps else None,
+                      ms(max(edges)))
+
+
+def measure(browser, url: str, tabs: int, window_s: float, server_pid: int) -> Row:
+    """Open `tabs` tabs at once, wait for each one's first chart, then watch them refresh for window_s."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    context.add_init_script(PROBE)
+    pages = [context.new_page() for _ in range(tabs)]
+    for page in pages:  # all tabs start loading together, as a class opening the link does
+        page.goto(url, wait_until="commit", timeout=120_000)
+    logs = lambda: [page.evaluate("window.__lfmLoad") for page in pages]  # noqa: E731
+    try:
+        wait_for(lambda: all(log and log["chart"] is not None for log in logs()), LOAD_DEADLINE_S,
+                 "a chart in every tab", every=0.5)
+    except TimeoutError:
+        pass  # counted as missing below
+    load_before = os.getloadavg()[0]
+    # the window, in each page's own clock (ms since its navigation started)
+    starts = [page.evaluate("performance.now()") for page in pages]
+    cpu_before = cpu_seconds(server_pid)
+    time.sleep(window_s)
+    server_cores = (cpu_seconds(server_pid) - cpu_before) / window_s
+    figures = [tab_figures(log, (s, s + window_s * 1000)) for log, s in zip(logs(), starts)]
+    context.close()
+    loads = [f.page_load_s for f in figures if f.page_load_s is not None]
+    charts = [f.first_chart_s for f in figures if f.first_chart_s is not None]
+    refresh = [f.refresh_s if f.refresh_s is not None else window_s for f in figures]
+    nan = float("nan")
+    return Row(tabs, statistics.median(loads) if loads else nan, max(loads, default=nan),
+               statistics.median(charts) if charts else nan, max(charts, default=nan),
+               statistics.median(refresh), max(refresh), max(f.longest_gap_s for f in figures),
+               tabs - len(charts), server_cores, (load_before + os.getloadavg()[0]) / 2)
+
+
+HEADER = ("{} runs training in the dashboard (backend {}), {} cores; seconds\n"
+          "tabs | page load med/max | first chart med/max | refresh med/worst tab | longest gap | no chart | server cores | load avg")
+
+
+def format_row(r: Row) -> str:
+    return (f"{r.tabs:>4} | {r.load_median:>8.1f}/{r.load_max:<8.1f} | {r.chart_median:>9.1f}/{r.chart_max:<9.1f} | "
+            f"{r.refresh_median:>10.2f}/{r.refresh_worst:<10.2f} | {r.longest_gap:>11.1f} | {r.missing:>8} | "
+            f"{r.server_cores:>12.2f} | {r.load_average:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tabs", default="1,6,12", help="tab counts, comma-separated (each at most %d)" % MAX_TABS)
+    parser.add_argument("--runs", type=int, default=2, help="runs started from the page, training throughout")
+    parser.add_argument("--epochs", type=int, default=2000, help="enough that the runs outlast the bench")
+    parser.add_argument("--window", type=float, default=20.0, help="seconds of refreshes measured per tab count")
+    parser.add_argument("--backend", default=None, help="LFM_BACKEND for the server (thread or process)")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.tabs.split(",")]
+    if not all(1 <= n <= MAX_TABS for n in counts) or not 1 <= args.runs <= 8:
+        parser.error(f"tabs: 1 to {MAX_TABS} each; runs: 1 to 8")
+
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs_dir, port = Path(tmp) / "runs", free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "LFM_RUNS_DIR": str(runs_dir), "LFM_ORPHAN_GRACE_S": "600"}
+        if args.backend:
+            env["LFM_BACKEND"] = args.backend
+        log = open(Path(tmp) / "streamlit.log", "w+")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless=true",
+             "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        print(f"server pid {server.pid} on {url}", flush=True)
+        try:
+            wait_for(lambda: server.poll() is not None or healthy(url) is not None, 60, "the server")
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                start_runs(browser, url, runs_dir, args.runs, args.epochs)
+                print(HEADER.format(args.runs, args.backend or "default", os.cpu_count()), flush=True)
+                for tabs in counts:
+                    print(format_row(measure(browser, url, tabs, args.window, server.pid)), flush=True)
+                browser.close()
+        except Exception:
+            log.seek(0)
+            print(log.read()[-3000:], file=sys.stderr)
+            raise
+        finally:
+            server.terminate()
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+if __name__ == "__main__":
+    main()
