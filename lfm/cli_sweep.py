@@ -94,16 +94,20 @@ class SweepProgress:
 
 
 @contextmanager
-def signals_as_ctrl_c():
-    """SIGTERM and SIGHUP (docker stop, systemd, a cluster's scheduler, a closed terminal) stop the sweep
-    as Ctrl-C does: every run is stopped and saved. Only in the main thread, where signals arrive."""
+def stop_on_signals(stop: threading.Event):
+    """Ctrl-C, SIGTERM and SIGHUP (docker stop, systemd, a cluster's scheduler, a closed terminal) set
+    `stop`: the sweep stops every run, saved. A second one raises KeyboardInterrupt to abort at once.
+    Only in the main thread, where signals arrive."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-    others = [s for s in STOP_SIGNALS if s != signal.SIGINT]
-    previous = {s: signal.signal(s, interrupt) for s in others}
+
+    def handle(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {s: signal.signal(s, handle) for s in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -141,8 +145,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           f"({backend.max_concurrent} at a time), runs folder {args.runs_dir}", flush=True)
     progress = None if args.quiet else SweepProgress(len(planned))
     try:
-        with signals_as_ctrl_c():
-            report = run_sweep(planned, backend, args.runs_dir, group, retry=args.retry, on_change=progress)
+        stop = threading.Event()
+        with stop_on_signals(stop):
+            report = run_sweep(planned, backend, args.runs_dir, group, retry=args.retry, on_change=progress,
+                               stop=stop)
     except KeyboardInterrupt:  # a second Ctrl-C while the runs were being stopped
         error(f"aborted by a second Ctrl-C: runs of {group} still training end without a checkpoint")
         return EXIT_ABORTED

@@ -11,7 +11,8 @@ from lfm.datasets import BUILT_IN, DATASET_NAMES, DATASETS, DataError, dataset
 
 
 def training(name, **overrides):
-    fields = dict(dataset=name, csv_path=None, sequence_length=6, num_samples=40, seed=0, val_fraction=0.25)
+    fields = dict(dataset=name, csv_path=None, sequence_length=6, num_samples=40, seed=0, val_fraction=0.25,
+                  regime_levels="distinct")
     return SimpleNamespace(**{**fields, **overrides})
 
 

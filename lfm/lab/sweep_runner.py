@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -65,10 +66,14 @@ class SweepReport:
 
 
 def run_sweep(planned: Sequence[PlannedRun], backend, runs_dir: str | Path, group: str, *, retry: int = 0,
-              on_change: Callable[[SweepReport, int], None] | None = None, poll_s: float = 0.2) -> SweepReport:
+              on_change: Callable[[SweepReport, int], None] | None = None, poll_s: float = 0.2,
+              stop: threading.Event | None = None) -> SweepReport:
     """Train every planned run on backend; returns the report (the backend is closed at the end).
 
-    on_change(report, in_flight) is called whenever a run starts or ends (a progress bar)."""
+    on_change(report, in_flight) is called whenever a run starts or ends (a progress bar). Setting
+    `stop` (e.g. from a signal handler) stops the sweep like a KeyboardInterrupt does, but only between
+    two polls: an exception raised at an arbitrary point could leave the backend's queues locked."""
+    stop = stop or threading.Event()
     runs_dir = Path(runs_dir).resolve()  # workers elsewhere must find the same folder
     reader = RunReader(runs_dir)
     tasks = [SweepTask(p, secrets.token_hex(6)) for p in planned]
@@ -84,7 +89,7 @@ def run_sweep(planned: Sequence[PlannedRun], backend, runs_dir: str | Path, grou
 
     try:
         try:
-            while waiting or in_flight:
+            while (waiting or in_flight) and not stop.is_set():
                 while waiting and len(in_flight) < backend.max_concurrent:
                     task = waiting.popleft()
                     task.attempts += 1
@@ -102,8 +107,10 @@ def run_sweep(planned: Sequence[PlannedRun], backend, runs_dir: str | Path, grou
                     else:
                         task.outcome = outcome
                     changed()
-                time.sleep(poll_s)
+                stop.wait(poll_s)
         except KeyboardInterrupt:
+            stop.set()
+        if stop.is_set():
             report.cancelled = list(waiting)
             waiting.clear()
             _stop_and_wait(in_flight, backend, reader)  # a second Ctrl-C leaves this wait: runs end unsaved
