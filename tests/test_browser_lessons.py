@@ -12,7 +12,7 @@ import re
 import time
 from pathlib import Path
 
-from browser_support import wait_for
+from support import wait_for
 from lfm.config import load_presets
 from lfm.lab.lessons import available_lessons
 from lfm.store import RunReader

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
-from browser_support import wait_for
+from support import wait_for
 from test_replay import short_run
 
 ROOT = Path(__file__).resolve().parent.parent
