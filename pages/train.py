@@ -60,33 +60,34 @@ if summary is None:
     st.stop()
 controls = RunControls(reader.runs_dir, run_id, reader.status(run_id), job=job, manager=manager)
 job_state = controls.state
-if controls.active:
-    if not controls.in_memory:
-        st.caption("This run trains outside this dashboard's threads (a CLI, a worker process, Ray or "
-                   "another dashboard): its controls act through its run folder, at its next log step.")
-    c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 2, 1])
-    paused = job_state == RunState.PAUSED
-    if c1.button("Resume" if paused else "Pause", icon=":material/play_arrow:" if paused else ":material/pause:",
-                 width="stretch"):
-        controls.resume() if paused else controls.pause()
-        st.rerun()
-    if c2.button("Step", icon=":material/skip_next:", help="Train one log interval, then pause", width="stretch"):
-        controls.step()
-    if c3.button("Stop", icon=":material/stop:", width="stretch"):
-        controls.stop()
-        st.rerun()
-    started_with = summary.settings["lambda_entropy"] or 0.0
-    current = (summary.last_metrics or {}).get(Metric.LAMBDA_ENTROPY, started_with)  # after changes
-    new_lambda = c4.number_input("λ while training", value=float(current), step=0.05,
-                                 format="%.3f", key=f"live_lambda_{run_id}",
-                                 help="Changes lambda_entropy from the next step on, without a restart; "
-                                      "the charts mark the change.")
-    if c5.button("Apply λ", width="stretch"):
-        try:  # the setting's own check: the same range and message as the form, the files and the CLI
-            controls.set_lambda(check_value("lambda_entropy", new_lambda))
-            st.toast(f"lambda → {new_lambda:g} from the next step")
-        except ConfigError as e:
-            st.error(e.message)
+if controls.active and not controls.in_memory:
+    st.caption("This run trains outside this dashboard's threads (a CLI, a worker process, Ray or "
+               "another dashboard): its controls act through its run folder, at its next log step.")
+off = not controls.active  # an ended run keeps its controls in place, greyed out (the page does not jump)
+c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 2, 1])
+paused = job_state == RunState.PAUSED
+if c1.button("Resume" if paused else "Pause", icon=":material/play_arrow:" if paused else ":material/pause:",
+             disabled=off, width="stretch"):
+    controls.resume() if paused else controls.pause()
+    st.rerun()
+if c2.button("Step", icon=":material/skip_next:", help="Train one log interval, then pause", disabled=off,
+             width="stretch"):
+    controls.step()
+if c3.button("Stop", icon=":material/stop:", disabled=off, width="stretch"):
+    controls.stop()
+    st.rerun()
+started_with = summary.settings["lambda_entropy"] or 0.0
+current = (summary.last_metrics or {}).get(Metric.LAMBDA_ENTROPY, started_with)  # after changes
+new_lambda = c4.number_input("λ while training", value=float(current), step=0.05, disabled=off,
+                             format="%.3f", key=f"live_lambda_{run_id}",
+                             help="Changes lambda_entropy from the next step on, without a restart; "
+                                  "the charts mark the change.")
+if c5.button("Apply λ", disabled=off, width="stretch"):
+    try:  # the setting's own check: the same range and message as the form, the files and the CLI
+        controls.set_lambda(check_value("lambda_entropy", new_lambda))
+        st.toast(f"lambda → {new_lambda:g} from the next step")
+    except ConfigError as e:
+        st.error(e.message)
 
 data = DATASETS.get(summary.settings["dataset"])
 if data is not None and not data.learnable:
