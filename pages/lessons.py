@@ -20,6 +20,7 @@ from lfm.lab.lessons import (LESSONS, MAX_SEEDS, available_lessons, judge, lesso
                              plan_lessons, submit_lessons)
 from lfm.lab.sweep import sweep_groups, sweep_progress
 from lfm.store.results import curves, results_table
+from lfm.store.schema import RunState
 from ui import lesson_charts, run_charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
 from ui.images import png_bytes
@@ -105,7 +106,7 @@ def gather(runs) -> list[dict]:
             continue
         ids = [s.run_id for s in summaries if s.run_id in table.index]
         rows = table.loc[ids]
-        done = rows[rows["state"] == "finished"]
+        done = rows[rows["state"] == RunState.FINISHED]
         matrices = [m for m in (_last_matrix(run_id) for run_id in ids) if m is not None]
         info = reader.info(ids[0]) if ids else None
         found.append({
