@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lfm.store.control import send_command
 from lfm.store.schema import PAUSED_FLAG, RunState
+
+from .remote import FolderControl
 
 
 class RunControls:
@@ -23,6 +24,10 @@ class RunControls:
         self.job = job            # this dashboard's Job for the run, or None
         self.manager = manager    # its JobManager (stops a queued job without a folder command)
         self._status = status     # the run's status.json, as RunReader.status returns it
+        # the job's own control (in memory, or its folder for a worker's job), else the run's folder
+        self._control = job.control if job is not None else FolderControl(runs_dir, source="a dashboard")
+        if job is None:
+            self._control.attach(run_id)
 
     @property
     def in_memory(self) -> bool:
@@ -41,26 +46,19 @@ class RunControls:
         return self.state.is_live
 
     def pause(self) -> None:
-        self._send("pause")
+        self._control.pause()
 
     def resume(self) -> None:
-        self._send("resume")
+        self._control.resume()
 
     def step(self) -> None:
-        self._send("step")
+        self._control.step()
 
     def stop(self) -> None:
         if self.job is not None:
-            self.manager.stop(self.job)
+            self.manager.stop(self.job)  # also takes a queued job off the queue
         else:
-            send_command(self.runs_dir, self.run_id, "stop", source="a dashboard")
+            self._control.stop()
 
     def set_lambda(self, value: float) -> None:
-        self._send("set_lambda", value)
-
-    def _send(self, command: str, value: float | None = None) -> None:
-        if self.job is not None:
-            control = self.job.control
-            getattr(control, command)(*(() if value is None else (value,)))
-        else:
-            send_command(self.runs_dir, self.run_id, command, value, source="a dashboard")
+        self._control.set_lambda(value)

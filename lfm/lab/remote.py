@@ -25,8 +25,9 @@ class FolderControl:
     Commands given before the worker has made the folder wait here and are sent once it exists (a
     stop before then also keeps the run from starting, see supervise)."""
 
-    def __init__(self, runs_dir: str | Path):
+    def __init__(self, runs_dir: str | Path, source: str = "the dashboard"):
         self.runs_dir = Path(runs_dir)
+        self.source = source  # who the commands say sent them (the run's stop reason quotes it)
         self.run_id: str | None = None
         self.stop_reason = ""
         self._pending: list[tuple[str, float | None]] = []
@@ -76,7 +77,7 @@ class FolderControl:
                 self._pending.append((command, value))
                 return
         try:
-            send_command(self.runs_dir, self.run_id, command, value, source="the dashboard")
+            send_command(self.runs_dir, self.run_id, command, value, source=self.source)
         except ControlError:
             pass  # the run ended meanwhile: nothing left to steer
 
