@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from browser_support import CHROMIUM, CHROMIUM_ARGS, healthy, require_chromium
-from support import wait_for
+from support import stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,12 +67,7 @@ def dashboard_server(tmp_path):
             pytest.fail(f"{exc}:\n{log.read()}")
         yield Server(url, runs_dir, proc, tmp_path / "streamlit.log")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
 

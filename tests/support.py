@@ -6,6 +6,7 @@ on a machine shared with other work a fixed sleep is either too short (a flaky t
 """
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -83,3 +84,13 @@ def open_app(page: str | None = None) -> AppTest:
     if page:
         at.switch_page(page).run()
     return at
+
+
+def stop_process(proc, timeout: float = 10) -> None:
+    """Terminate a process the tests started (a dashboard server), killing it if it will not stop."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -22,7 +22,7 @@ import pytest
 
 import lfm
 from browser_support import healthy
-from support import wait_for
+from support import stop_process, wait_for
 from tiny import TINY_SETTINGS
 from ui.routing import PAGES as ROUTES
 
@@ -136,10 +136,5 @@ def test_the_installed_dashboard_serves_the_app_from_an_empty_folder(installed, 
         assert not list(folder.iterdir()), "the dashboard wrote into the folder it was started from"
         assert (tmp_path / "runs").is_dir(), "the dashboard did not open the --runs-dir folder"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
