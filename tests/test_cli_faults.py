@@ -40,14 +40,6 @@ def wait_for_a_logged_step(runs_dir: Path, timeout_s: float = 60) -> Path:
     return wait_for(logged, timeout_s, "the run's first logged step", every=0.1)
 
 
-def read_until(stream, text: str) -> None:
-    """Read the process's lines until one contains text (it is printed by the process: an event, not a delay)."""
-    for line in stream:
-        if text in line:
-            return
-    raise AssertionError(f"the process ended without printing {text!r}")
-
-
 def long_run(runs_dir: Path) -> subprocess.Popen:
     sets = [x for k, v in {**TINY, "num_epochs": 10_000}.items() for x in ("--set", f"{k}={v}")]
     return cli("train", "--quiet", "--runs-dir", str(runs_dir), *sets,
