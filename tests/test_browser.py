@@ -14,7 +14,7 @@ import pytest
 from support import wait_for, wait_for_paused, wait_for_status_writes
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-PRESET = "Specialise (lambda > 0 + balance)"
+PRESET = "Sharpen (lambda > 0)"  # sets lambda only: the URL's 500 epochs stay, so the run outlasts the test
 
 
 def heatmap_cells(page) -> int:
@@ -36,6 +36,8 @@ def test_preset_start_watch_pause_stop(dashboard, browser_page):
     page.get_by_role("option", name=PRESET).click()
     lambda_box = page.locator('[data-testid="stSidebar"] input[aria-label="lambda_entropy"]')
     wait_for(lambda: float(lambda_box.input_value()) == 0.3, 10, "the preset's lambda in the form")
+    epochs_box = page.locator('[data-testid="stSidebar"] input[aria-label="num_epochs"]')
+    assert int(float(epochs_box.input_value())) == 500, "a preset that sets num_epochs would end the run early"
 
     main = page.get_by_test_id("stMainBlockContainer")  # the page's own buttons, not Streamlit's header
 
