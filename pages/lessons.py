@@ -21,7 +21,7 @@ from lfm.lab.lessons import (LESSONS, MAX_SEEDS, available_lessons, judge, lesso
 from lfm.lab.sweep import sweep_groups, sweep_progress
 from lfm.store.results import curves, results_table
 from lfm.store.schema import RunState
-from ui import lesson_charts, run_charts, state
+from ui import lesson_charts, ownership, run_charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
 from ui.images import png_bytes
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
@@ -40,6 +40,7 @@ st.caption("The whole story of λ on one screen: each classic setting trained si
            "The settings come from the sidebar (the defaults take about a minute on two cores); each run is an "
            "ordinary run in the store, so it also shows on **Runs** and **Compare**.")
 settings = render_settings()
+ownership.teacher_unlock()
 manager, reader, watcher = state.manager(), state.reader(), state.watcher()
 presets = load_presets()
 ready, missing = available_lessons(presets)
@@ -64,7 +65,8 @@ if settings.config is None:
     st.error("Fix the settings marked in the sidebar: they are the base of every lesson.")
 if st.button("Run the lessons", icon=":material/school:", type="primary", disabled=not planned):
     try:
-        group = submit_lessons(manager, settings.config, presets, num_seeds, keep_alive=keep_alive)
+        group = submit_lessons(manager, settings.config, presets, num_seeds, keep_alive=keep_alive,
+                               owner=ownership.owner_id())
         st.session_state[SHOWN] = group
         forget_run_list()  # the first runs' folders exist now: list them at once
         st.toast(f"Lesson set {group}: {len(planned)} runs queued")
@@ -157,6 +159,7 @@ def lesson_cards():
     if progress.ended_badly:
         parts.append(f"{progress.ended_badly} stopped or failed")
     st.progress(progress.fraction, text=" · ".join(parts))
+    ownership.stop_group_button(manager, group, "lesson set", key="lessons_stop")  # for the tab that started it
     items = gather(runs_now)
     judged = [item for item in items if item["verdict"].holds is not None]
     if items and len(judged) == len(items):

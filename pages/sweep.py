@@ -16,7 +16,7 @@ from lfm.data import DataError
 from lfm.store.results import results_table
 from lfm.lab.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse_values, plan_sweep,
                        submit_sweep, sweep_groups, sweep_progress)
-from ui import lab_charts, state
+from ui import lab_charts, ownership, state
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
 from ui.settings import BACKEND_LABELS, render_settings
 from ui.routing import through_router
@@ -32,6 +32,7 @@ st.caption("Train the same model once per λ (lambda_entropy) of a grid, and see
            "and costs. The other settings come from the sidebar; each run is an ordinary run in the store, "
            "so it also shows on **Runs** and **Compare**.")
 settings = render_settings()
+ownership.teacher_unlock()
 manager, reader, watcher = state.manager(), state.reader(), state.watcher()
 
 # 1. The grid, checked as it is typed.
@@ -86,7 +87,8 @@ b1, b2 = st.columns([1, 4])
 if b1.button("Launch", icon=":material/rocket_launch:", type="primary", disabled=bool(errors) or not planned,
              width="stretch"):
     try:
-        group = submit_sweep(manager, settings.config, spec, keep_alive=keep_alive, backend=settings.backend)
+        group = submit_sweep(manager, settings.config, spec, keep_alive=keep_alive, backend=settings.backend,
+                             owner=ownership.owner_id())
         st.session_state[SHOWN] = group
         forget_run_list()  # the first runs' folders exist now: list them at once
         st.toast(f"Sweep {group}: {spec.num_runs} runs queued")
@@ -121,11 +123,7 @@ def sweep_view():
     if progress.ended_badly:
         parts.append(f"{progress.ended_badly} stopped or failed")
     st.progress(progress.fraction, text=" · ".join(parts))
-    mine = [job for job in manager.active() if job.group == group]
-    if mine and st.button(f"Stop this sweep ({len(mine)} runs left)", icon=":material/stop:", key="sweep_stop"):
-        for job in mine:
-            manager.stop(job)
-        st.rerun()
+    ownership.stop_group_button(manager, group, "sweep", key="sweep_stop")  # for the tab that launched it
 
     table = results_table(reader, progress.run_ids).sort_values(["lambda_entropy", "balance_coef", "seed"],
                                                                   kind="stable")

@@ -32,6 +32,7 @@ from lfm.training.experiment import PreparedRun, execute, open_run, prepare_run
 from lfm.training.loop import TrainingControl, TrainResult
 
 from .backends import available_backends, make_backend
+from .ownership import OWNER_KEY
 from .remote import FolderControl, supervise
 from .worker import RunSpec
 
@@ -51,6 +52,7 @@ class Job:
     run: PreparedRun
     keep_alive: bool = False  # True: keep training when every browser tab is closed
     group: str | None = None  # e.g. a sweep's id, so its jobs can be followed together
+    owner: str | None = None  # the browser session that submitted it (lfm/lab/ownership.py); None: no session
     control: TrainingControl | FolderControl = field(default_factory=TrainingControl)
     backend: str = "thread"   # where it trains: thread (in memory), process or ray (steered via its folder)
     task: str = field(default_factory=lambda: secrets.token_hex(6))  # meta["task"] of its run folder
@@ -101,19 +103,21 @@ class JobManager:
 
     # ---- submitting and following -------------------------------------------------------------------
     def submit(self, cfg: RunConfig, *, name: str | None = None, keep_alive: bool = False, group: str | None = None,
-               backend: str = "thread") -> Job:
+               backend: str = "thread", owner: str | None = None) -> Job:
         """Prepare (may raise DataError / ValueError: nothing is queued then) and queue a run.
 
         group (e.g. a sweep's id) is kept in the run's config.json as meta["group"], so the run store
-        can gather a group's runs after a restart too. backend: thread, process or ray (one of
+        can gather a group's runs after a restart too; owner (the browser session submitting it) likewise
+        as meta["owner"], so every view can tell who may steer it. backend: thread, process or ray (one of
         lfm.lab.backends.available_backends()); a worker prepares the run again where it trains."""
         if backend not in available_backends():
             raise ValueError(f"backend = {backend!r} is not available here: allowed {', '.join(available_backends())}")
-        prepared = prepare_run(cfg, self.runs_dir, name=name, meta={"group": group} if group else None)
+        meta = {key: value for key, value in (("group", group), (OWNER_KEY, owner)) if value}
+        prepared = prepare_run(cfg, self.runs_dir, name=name, meta=meta or None)
         with self._lock:
             control = TrainingControl() if backend == "thread" else FolderControl(self.runs_dir)
-            job = Job(f"job-{next(self._ids)}", prepared, keep_alive=keep_alive, group=group, control=control,
-                      backend=backend)
+            job = Job(f"job-{next(self._ids)}", prepared, keep_alive=keep_alive, group=group, owner=owner,
+                      control=control, backend=backend)
             self._jobs[job.job_id] = job
             self._start_queued()
         return job
