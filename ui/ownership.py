@@ -2,8 +2,8 @@
 
 Who may steer what is decided in lfm/lab/ownership.py; what a page needs from the session is here:
   * steerer(): who this session is — its owner label, drawn once per session and kept on the server
-    (st.cache_resource with scope="session": out of st.session_state, which widgets write into), and
-    whether the teacher password was given in it;
+    (a SessionPass in st.session_state, which no browser can write: see _session_pass), and whether the
+    teacher password was given in it;
   * teacher_unlock(): the sidebar's "Teacher control" expander — a password field, checked by
     lfm.lab.ownership.password_matches (hmac.compare_digest) — or a note that no password is set;
   * steer(): send one command of RunControls, saying a refusal on the page;
@@ -14,6 +14,7 @@ $LFM_TEACHER_PASSWORD; with neither, the unlock is off and only each run's own t
 """
 
 import time
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import streamlit as st
@@ -24,6 +25,7 @@ from lfm.lab.ownership import (PASSWORD_ENV, Steerer, SteeringRefused, may_steer
 from ui.text import plain
 
 SECRET_KEY = "teacher_password"  # its name in .streamlit/secrets.toml
+PASS_KEY = "_session_pass"  # st.session_state key of this session's SessionPass (no widget has it)
 WRONG_PASSWORD_DELAY_S = 1.0  # each wrong guess costs its session a second: no quick guessing through the page
 
 
@@ -46,22 +48,32 @@ def teacher_password() -> TeacherPassword:
     return TeacherPassword(value or password_from_env(), problem)
 
 
-@st.cache_resource(scope="session", show_spinner=False)
-def _session_pass() -> dict:
-    """Created once per browser session, on the server: its owner label and whether its teacher unlocked control."""
-    return {"owner_id": new_owner_id(), "unlocked": False}
+@dataclass
+class SessionPass:
+    """What this browser session may do: its owner label and whether its teacher unlocked control."""
+    owner_id: str = field(default_factory=new_owner_id)
+    unlocked: bool = False
+
+
+def _session_pass() -> SessionPass:
+    """This session's pass, created on its first page. It is an object in st.session_state under a key no
+    widget has: a browser sends only widget values, and Streamlit ignores a value for a widget the script
+    never declared, so no browser can set or change it."""
+    if not isinstance(st.session_state.get(PASS_KEY), SessionPass):
+        st.session_state[PASS_KEY] = SessionPass()
+    return st.session_state[PASS_KEY]
 
 
 def owner_id() -> str:
     """This session's owner label: what a run started here records as its owner."""
-    return _session_pass()["owner_id"]
+    return _session_pass().owner_id
 
 
 def steerer() -> Steerer:
     """Who this session is, for lfm.lab.ownership.may_steer. An unlock counts only while a password is set."""
     session = _session_pass()
     configured = teacher_password().password is not None
-    return Steerer(session["owner_id"], unlocked=configured and session["unlocked"], teacher_configured=configured)
+    return Steerer(session.owner_id, unlocked=configured and session.unlocked, teacher_configured=configured)
 
 
 def teacher_unlock() -> None:
@@ -77,10 +89,10 @@ def teacher_unlock() -> None:
                        f"share this dashboard with a class, set {PASSWORD_ENV} or {SECRET_KEY} in "
                        ".streamlit/secrets.toml (README, \"Shared dashboards\").")
             return
-        if session["unlocked"]:
+        if session.unlocked:
             st.success("Unlocked: this tab steers every run.", icon=":material/lock_open:")
             if st.button("Lock again", icon=":material/lock:", key="teacher_lock"):
-                session["unlocked"] = False
+                session.unlocked = False
                 st.rerun()
             return
         st.caption("A run is steered only from the browser tab that started it; other tabs watch. The teacher "
@@ -89,7 +101,7 @@ def teacher_unlock() -> None:
             typed = st.text_input("Teacher password", type="password", key="teacher_password_typed")
             if st.form_submit_button("Unlock", icon=":material/lock_open:"):
                 if password_matches(typed, source.password):
-                    session["unlocked"] = True
+                    session.unlocked = True
                     st.rerun()
                 time.sleep(WRONG_PASSWORD_DELAY_S)
                 st.error("Wrong password: control stays locked.")
