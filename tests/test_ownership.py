@@ -253,3 +253,20 @@ def test_a_sweep_is_stopped_only_from_the_tab_that_launched_it_or_by_the_teacher
 
     button(first, stop).click().run()
     wait_for_runs(runs_dir, ("stopped",))
+
+
+def test_a_lesson_set_is_stopped_only_by_its_own_tab_or_the_teacher(runs_dir, monkeypatch):
+    """A set started in another tab (here: submitted with another session's label): Stop greyed out until unlocked."""
+    monkeypatch.setenv(ownership.PASSWORD_ENV, PASSWORD)
+    manager = state.job_manager(str(runs_dir))
+    job = manager.submit(TINY_CONFIG.with_overrides({"num_epochs": 2000}), name="lessons-0a0b0c sharpen seed0",
+                         group="lessons-0a0b0c", owner=new_owner_id())
+    wait_for_runs(runs_dir, ("running",))
+    at = open_app("pages/lessons.py")
+    stop = "Stop this lesson set (1 runs left)"
+    assert button(at, stop).disabled and any(OTHER_TAB in c.value for c in at.caption)
+    unlock(at, PASSWORD)
+    assert not button(at, stop).disabled
+    button(at, stop).click().run()
+    assert not at.exception
+    assert manager.wait(job, timeout=60) and job.state == "stopped"

@@ -162,7 +162,7 @@ class RefusingManager:
     def __init__(self, accept):
         self.accept, self.submitted, self.stopped = accept, [], []
 
-    def submit(self, cfg, *, name=None, group=None, keep_alive=False, backend="thread"):
+    def submit(self, cfg, *, name=None, group=None, keep_alive=False, backend="thread", owner=None):
         if len(self.submitted) == self.accept:
             raise ValueError("refused")
         self.submitted.append(name)
