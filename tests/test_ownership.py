@@ -80,6 +80,46 @@ def test_the_password_comes_from_the_environment_when_set(monkeypatch):
     assert ownership.password_from_env() == PASSWORD
 
 
+class FakeSecrets(dict):
+    """st.secrets as Streamlit 1.67 behaves: reading it without a usable secrets file raises
+    StreamlitSecretNotFoundError (a FileNotFoundError), even through .get."""
+
+    def __init__(self, values=None, error_id=None):
+        super().__init__(values or {})
+        self.error_id = error_id
+
+    def get(self, key, default=None):
+        from streamlit.errors import StreamlitSecretNotFoundError
+
+        if self.error_id:
+            raise StreamlitSecretNotFoundError("cannot read {what}", what="secrets.toml", error_id=self.error_id)
+        return super().get(key, default)
+
+
+@pytest.mark.parametrize("secrets, env, password, problem", [
+    (FakeSecrets(error_id="no-secrets-found"), None, None, None),               # no secrets.toml: no error
+    (FakeSecrets(error_id="no-secrets-found"), "from-env", "from-env", None),
+    (FakeSecrets({"teacher_password": "from-file"}), "from-env", "from-file", None),  # the secret wins
+    (FakeSecrets({"other": "x"}), "from-env", "from-env", None),
+    (FakeSecrets({"teacher_password": ""}), None, None, None),                  # empty: none set
+    (FakeSecrets(error_id="failed-parsing-secrets-file"), "from-env", "from-env", "could not be read"),
+    (FakeSecrets({"teacher_password": 1234}), None, None, "not a quoted string"),
+])  # fmt: skip
+def test_the_teacher_password_comes_from_secrets_then_the_environment(monkeypatch, secrets, env, password, problem):
+    import streamlit as st
+
+    from ui.ownership import teacher_password
+
+    monkeypatch.setattr(st, "secrets", secrets)
+    if env is None:
+        monkeypatch.delenv(ownership.PASSWORD_ENV, raising=False)
+    else:
+        monkeypatch.setenv(ownership.PASSWORD_ENV, env)
+    found = teacher_password()
+    assert found.password == password
+    assert (found.problem is None) if problem is None else (problem in found.problem)
+
+
 # ---- RunControls refuses, whatever the page shows --------------------------------------------------------
 
 def test_run_controls_refuse_every_command_from_a_session_that_does_not_own_the_run(tmp_path):
