@@ -9,6 +9,11 @@ Who may steer what is decided in lfm/lab/ownership.py; what a page needs from th
   * steer(): send one command of RunControls, saying a refusal on the page;
   * stop_group_button(): the Stop of a sweep or a lesson set, enabled for the session that started it.
 
+Why a label of our own rather than Streamlit's session id (get_script_run_ctx().session_id): a browser
+presents that id to reconnect to its session (streamlit/runtime/websocket_session_manager.py), so it must
+not be written into run folders that others read; and AppTest gives every instance the same one, so two
+test sessions could not be told apart.
+
 The teacher password is Streamlit's secret "teacher_password" (.streamlit/secrets.toml), else
 $LFM_TEACHER_PASSWORD; with neither, the unlock is off and only each run's own tab steers it.
 """
