@@ -310,3 +310,25 @@ def test_a_lesson_set_is_stopped_only_by_its_own_tab_or_the_teacher(runs_dir, mo
     button(at, stop).click().run()
     assert not at.exception
     assert manager.wait(job, timeout=60) and job.state == "stopped"
+
+
+def test_a_click_that_arrives_after_the_unlock_ended_stops_nothing(runs_dir, monkeypatch):
+    """The Stop was drawn enabled (the teacher had unlocked); the password has since been taken away, so the
+    unlock no longer counts. The click arrives all the same: the rerun draws Stop disabled, and Streamlit
+    (1.67) discards a value sent for a disabled widget; were it ever delivered, RunControls would refuse it
+    (test_run_controls_refuse_every_command_from_a_session_that_does_not_own_the_run)."""
+    monkeypatch.setenv(ownership.PASSWORD_ENV, PASSWORD)
+    owner = start_long_run(runs_dir)
+    teacher = open_app()
+    unlock(teacher, PASSWORD)
+    assert not locked(teacher)
+    monkeypatch.delenv(ownership.PASSWORD_ENV)
+    button(teacher, "Stop").click().run()
+    assert not teacher.exception
+    assert locked(teacher) and any(OTHER_TAB in c.value for c in teacher.caption)
+    (run,) = RunReader(runs_dir).list_runs()
+    job = state.job_manager(str(runs_dir)).by_run_id(run.run_id)
+    assert job.active and not job.control.stopped  # still training
+    owner.run()
+    button(owner, "Stop").click().run()
+    wait_for_runs(runs_dir, ("stopped",))

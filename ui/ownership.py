@@ -15,7 +15,7 @@ not be written into run folders that others read; and AppTest gives every instan
 test sessions could not be told apart.
 
 The teacher password is Streamlit's secret "teacher_password" (.streamlit/secrets.toml), else
-$LFM_TEACHER_PASSWORD; with neither, the unlock is off and only each run's own tab steers it.
+$LFM_TEACHER_PASSWORD; with neither, the unlock is off: a run started here is steered by its own tab only.
 """
 
 import time
