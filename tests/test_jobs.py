@@ -6,6 +6,7 @@ import time
 import pytest
 import torch
 
+from lfm.cli import main
 from lfm.config import RunConfig
 from lfm.data import DataError
 from lfm.lab.jobs import JobManager, threads_per_run
@@ -66,7 +67,7 @@ def test_stopping_a_queued_job_never_starts_it_and_records_it_as_cancelled(manag
     assert manager.by_run_id(queued.run_id) is queued  # the page showing the record finds its job
 
 
-def test_closing_the_manager_saves_what_trains_and_records_what_is_queued(tmp_path):
+def test_closing_the_manager_saves_what_trains_and_records_what_is_queued(tmp_path, capsys):
     """What stopping the dashboard does (ui/state.py closes its manager at exit)."""
     m = JobManager(tmp_path, max_concurrent=1)
     running = m.submit(LONG, name="training")
@@ -81,6 +82,9 @@ def test_closing_the_manager_saves_what_trains_and_records_what_is_queued(tmp_pa
         assert job.state == record.state == RunState.CANCELLED and record.state.has_ended
         assert record.status["reason"] == "cancelled because the dashboard shut down before it started"
         assert record.meta == {"group": "sweep-1"} and only_a_record(record.path)  # still in its sweep
+    assert main(["runs", "--runs-dir", str(tmp_path)]) == 0
+    listed = {line.split()[2]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert listed == {"training": "stopped", "queued-0": "cancelled", "queued-1": "cancelled"}
 
 
 def test_unwatched_queued_runs_are_recorded_as_cancelled(manager, tmp_path):

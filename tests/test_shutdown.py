@@ -6,7 +6,10 @@ import signal
 
 import pytest
 
-from support import wait_for
+from lfm.lab.sweep import new_group_id
+from lfm.store.writer import record_cancelled
+from support import open_app, wait_for
+from tiny import TINY_CONFIG
 
 
 @pytest.fixture(autouse=True)
@@ -42,3 +45,20 @@ def test_sigterm_stops_and_saves_the_dashboards_run_records_the_queued_one_and_e
     assert sorted(p.name for p in queued.iterdir()) == ["config.json", "status.json"]  # nothing trained
     assert json.loads((queued / "config.json").read_text())["hyperparameters"]["token_dim"] == 8  # its settings
     assert "terminate called" not in server.log.read_text()
+
+
+@pytest.mark.parametrize("page", [None, "pages/runs.py", "pages/compare.py", "pages/sweep.py", "pages/lessons.py",
+                                  "pages/explore.py"])
+def test_a_cancelled_run_is_listed_as_cancelled_and_no_page_raises(runs_dir, page):
+    """What a shutdown leaves of a queued run: settings and a status, no metrics, gates or checkpoint."""
+    reason = "cancelled because the dashboard shut down before it started"
+    record_cancelled(runs_dir, TINY_CONFIG.to_dict(), reason, name="waited", meta={"group": new_group_id()})
+    at = open_app(page)
+    assert not at.exception
+    if page is None:  # Train & watch: the record is shown, its controls are off
+        assert any("waited · cancelled" in label for label in at.selectbox(key="watch").options)
+        assert next(b for b in at.button if b.label == "Stop").disabled
+    if page in (None, "pages/runs.py"):
+        assert any("cancelled" in m.value and reason in m.value for m in at.markdown)
+    if page == "pages/runs.py":
+        assert list(at.dataframe[0].value["state"]) == ["cancelled"]
