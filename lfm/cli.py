@@ -321,11 +321,12 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from lfm.store import tensorboard
-    from lfm.training.experiment import execute, open_run, prepare_run
-    from lfm.training.control import TrainingControl
 
     try:
-        cfg, sources = build_config(args)
+        cfg, sources = build_config(args)  # before torch is imported: a bad setting costs no torch start-up
+        from lfm.training.control import TrainingControl
+        from lfm.training.experiment import execute, open_run, prepare_run
+
         check_device(cfg.training.device)
         if args.tensorboard is not None and not tensorboard.AVAILABLE:
             raise BadInput("--tensorboard needs the tensorboard package: pip install tensorboard")
