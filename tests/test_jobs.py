@@ -82,6 +82,8 @@ def test_closing_the_manager_saves_what_trains_and_records_what_is_queued(tmp_pa
         assert job.state == record.state == RunState.CANCELLED and record.state.has_ended
         assert record.status["reason"] == "cancelled because the dashboard shut down before it started"
         assert record.meta == {"group": "sweep-1"} and only_a_record(record.path)  # still in its sweep
+    with pytest.raises(ValueError, match="shutting down"):
+        m.submit(TINY)  # a page rerun during the shutdown: refused, never queued for ever
     assert main(["runs", "--runs-dir", str(tmp_path)]) == 0
     listed = {line.split()[2]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
     assert listed == {"training": "stopped", "queued-0": "cancelled", "queued-1": "cancelled"}

@@ -119,6 +119,8 @@ class JobManager:
             raise ValueError(f"backend = {backend!r} is not available here: allowed {', '.join(available_backends())}")
         prepared = prepare_run(cfg, self.runs_dir, name=name, meta={"group": group} if group else None)
         with self._lock:
+            if self._closed.is_set():  # nothing would ever start it
+                raise ValueError("the dashboard is shutting down: no new runs start")
             control = TrainingControl() if backend == "thread" else FolderControl(self.runs_dir)
             job = Job(f"job-{next(self._ids)}", prepared, keep_alive=keep_alive, group=group, control=control,
                       backend=backend)
