@@ -194,7 +194,7 @@ def submit_lessons(manager, base: RunConfig, presets: Mapping[str, Preset], num_
             jobs.append(manager.submit(run.config, name=run.name, group=group, keep_alive=keep_alive, owner=owner))
     except BaseException:
         for job in jobs:
-            manager.stop(job)
+            manager.withdraw(job)  # no "cancelled" records: these runs were never the user's
         raise
     return group
 

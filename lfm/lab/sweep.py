@@ -229,7 +229,7 @@ def submit_sweep(manager, base: RunConfig, spec: SweepSpec, *, keep_alive: bool 
                                        backend=backend, owner=owner))
     except BaseException:
         for job in jobs:
-            manager.stop(job)
+            manager.withdraw(job)  # no "cancelled" records: these runs were never the user's
         raise
     return group
 
@@ -242,7 +242,7 @@ class SweepProgress:
     finished: int = 0
     running: int = 0              # running or paused
     queued: int = 0               # waiting for a free slot (known only to the process that queued them)
-    ended_badly: int = 0          # stopped, diverged, failed or interrupted
+    ended_badly: int = 0          # stopped, diverged, failed, cancelled or interrupted
     run_ids: list[str] = field(default_factory=list)  # runs in the store, oldest first
 
     @property
