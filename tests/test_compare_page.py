@@ -146,9 +146,9 @@ def test_summary_chart_draws_finished_runs_and_their_means():
     tables = list(spec["datasets"].values())
     (points,) = [t for t in tables if "run_id" in t[0]]
     assert sorted(p["run_id"] for p in points) == list("abcd")  # the running run has no dot yet
-    (means,) = [t for t in tables if "runs" in t[0]]
-    assert [(m["lambda_entropy"], m["val_loss"], m["runs"]) for m in means] == [(-0.5, 2.0, 2), (0.05, 2.0, 1),
-                                                                                 (0.5, 4.0, 1)]
+    (means,) = [t for t in tables if t[0].get("column") == "val_loss"]  # lfm.store.seeds.seed_bands
+    assert [(m["lambda_entropy"], m["mean"], m["seeds"]) for m in means] == [(-0.5, 2.0, 2), (0.05, 2.0, 1),
+                                                                              (0.5, 4.0, 1)]
     assert spec["hconcat"][0]["layer"][0]["encoding"]["x"]["scale"]["type"] == "symlog"  # 0.05 .. 0.5: a log grid
     linear = sweep_summary_chart(table.assign(lambda_entropy=[-0.5, -0.5, 0.0, 0.5, 0.5])).to_dict()
     assert "type" not in linear["hconcat"][0]["layer"][0]["encoding"]["x"]["scale"]
@@ -167,7 +167,7 @@ def test_summary_chart_bands_span_the_seeds_only_when_there_are_several():
     loss_band = [l for l in spec["hconcat"][0]["layer"] if l["mark"]["type"] == "area"]
     bits_band = [l for l in spec["hconcat"][1]["layer"] if l["mark"]["type"] == "area"]
     assert len(loss_band) == 1 and len(bits_band) == 1
-    (spread,) = [t for t in spec["datasets"].values() if "high" in t[0]]
+    (spread,) = [t for t in spec["datasets"].values() if "series" in t[0]]  # the entropies' bands
     routing = sorted((r["lambda_entropy"], r["low"], r["high"]) for r in spread if r["series"] == "routing entropy")
     assert routing == [(-0.5, 1.0, 1.5), (0.5, 0.2, 0.4)]
     one_seed = sweep_summary_chart(table[table["seed"] == 0]).to_dict()

@@ -15,6 +15,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from lfm.store import seeds
 from lfm.store.results import RESULT_COLUMNS
 from ui.chart_style import (GREY, MAX_POINTS, SERIES_COLORS, SVG, TITLE_FONT, axis, finish, lambda_color_scale,
                             legend, message_chart, step_axis)
@@ -152,12 +153,11 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
     runs["seed"] = runs["seed"].astype(float)  # nullable Int64 -> plain numbers for the JSON spec
     runs["num_experts"] = runs["num_experts"].astype(float)
     runs["balance"] = [f"balance {b:g}" for b in runs["balance_coef"]]
-    means = (runs.groupby(["lambda_entropy", "balance"], as_index=False)
-             .agg(val_loss=("val_loss", "mean"), routing_entropy=("routing_entropy", "mean"),
-                  specialisation=("specialisation", "mean"), runs=("run_id", "size"),
-                  val_loss_low=("val_loss", "min"), val_loss_high=("val_loss", "max"))
-             .sort_values("lambda_entropy"))
-    seeded = int(means["runs"].max()) > 1  # several seeds at some λ: a band spans their lowest to highest
+    # the seeds at each (balance, λ): mean, lowest and highest (lfm.store.seeds, as on Compare and Lessons)
+    bands = seeds.seed_bands(runs, "lambda_entropy", ["val_loss", *SUMMARY_BITS], by=["balance"])
+    seeded = int(bands["seeds"].max()) > 1  # several seeds at some λ: a band spans their lowest to highest
+    loss_bands = bands[bands["column"] == "val_loss"]
+    bit_bands = bands[bands["column"] != "val_loss"].assign(series=lambda b: b["column"].map(SUMMARY_BITS))
     lambdas = sorted(runs["lambda_entropy"].unique())
     scale = _lambda_scale(lambdas, x_scale)
     # tick marks at the grid's own λ values while there are few enough to read
@@ -171,59 +171,56 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
                      alt.Tooltip("lambda_entropy:Q", title="λ", format=LAMBDA_FORMAT),
                      alt.Tooltip("balance_coef:Q", title="balance", format=LAMBDA_FORMAT), alt.Tooltip("seed:Q")]
     mean_tooltip = [alt.Tooltip("lambda_entropy:Q", title="λ", format=LAMBDA_FORMAT), "balance:N",
-                    alt.Tooltip("runs:Q", title="runs averaged")]
+                    alt.Tooltip("seeds:Q", title="runs averaged")]
+    spread_tooltip = [alt.Tooltip("low:Q", title="lowest seed", format=".4f"),
+                      alt.Tooltip("high:Q", title="highest seed", format=".4f")]
 
     # left: validation loss
     loss_color = SERIES_COLORS["validation loss"]
-    loss_y = alt.Y("val_loss:Q", scale=alt.Scale(zero=False), axis=axis("final validation loss"))
+
+    def loss_y(field):  # every layer names the axis: Vega-Lite would otherwise title it with all the fields
+        return alt.Y(field, scale=alt.Scale(zero=False), axis=axis("final validation loss"))
+
     loss = alt.layer(
-        alt.Chart(means).mark_line(strokeWidth=3, color=loss_color).encode(
-            x=x, y=loss_y, strokeDash=dash,
-            tooltip=[*mean_tooltip, alt.Tooltip("val_loss:Q", title="mean validation loss", format=".4f")]),
+        alt.Chart(loss_bands).mark_line(strokeWidth=3, color=loss_color).encode(
+            x=x, y=loss_y("mean:Q"), strokeDash=dash,
+            tooltip=[*mean_tooltip, alt.Tooltip("mean:Q", title="mean validation loss", format=".4f")]),
         alt.Chart(runs).mark_circle(size=130, opacity=0.85, color=loss_color, stroke="white",
                                     strokeWidth=1).encode(
-            x=x, y=loss_y, tooltip=[*point_tooltip, alt.Tooltip("val_loss:Q", title="validation loss",
-                                                                format=".4f")]),
-        *([alt.Chart(means).mark_area(opacity=0.18, color=loss_color).encode(
-            x=x, y=alt.Y("val_loss_low:Q", scale=alt.Scale(zero=False), axis=axis("final validation loss")),
-            y2="val_loss_high:Q", detail="balance:N",
-            tooltip=[*mean_tooltip, alt.Tooltip("val_loss_low:Q", title="lowest seed", format=".4f"),
-                     alt.Tooltip("val_loss_high:Q", title="highest seed", format=".4f")])] if seeded else []),
+            x=x, y=loss_y("val_loss:Q"),
+            tooltip=[*point_tooltip, alt.Tooltip("val_loss:Q", title="validation loss", format=".4f")]),
+        *([alt.Chart(loss_bands).mark_area(opacity=0.18, color=loss_color).encode(
+            x=x, y=loss_y("low:Q"), y2="high:Q", detail="balance:N",
+            tooltip=[*mean_tooltip, *spread_tooltip])] if seeded else []),
     ).properties(title=alt.Title("Validation loss (lower is better)", fontSize=TITLE_FONT),
                  width=panel_width, height=height)
 
-    # right: the two entropies, from the same run rows (folded: one row per run and series)
+    # right: the two entropies; the runs' dots folded from their table into one row per run and series
     series = alt.Color("series:N", scale=alt.Scale(domain=list(SUMMARY_BITS.values()),
                                                    range=[SERIES_COLORS[s] for s in SUMMARY_BITS.values()]),
                        legend=legend(None, symbolType="circle", symbolSize=200, orient="bottom"))
     num_experts = runs["num_experts"].dropna().unique()
     top = math.log2(num_experts[0]) if len(num_experts) == 1 and num_experts[0] > 1 else None
     bits_scale = alt.Scale(domain=[0, top * 1.05], nice=False) if top else alt.Scale(zero=True)
-    bits_y = alt.Y("bits:Q", axis=axis("bits"), scale=bits_scale)
 
-    def folded(chart):
-        return (chart.transform_fold(list(SUMMARY_BITS), as_=["column", "bits"])
-                .transform_calculate(series="datum.column == 'specialisation' ? 'specialisation' : "
-                                            "'routing entropy'"))
+    def bits_y(field):
+        return alt.Y(field, axis=axis("bits"), scale=bits_scale)
 
     bit_layers = [
-        folded(alt.Chart(means).mark_line(strokeWidth=3)).encode(
-            x=x, y=bits_y, color=series, detail="balance:N", strokeDash=dash,
-            tooltip=[*mean_tooltip, "series:N", alt.Tooltip("bits:Q", title="mean (bits)", format=".3f")]),
-        folded(alt.Chart(runs).mark_circle(size=130, opacity=0.85, stroke="white", strokeWidth=1)).encode(
-            x=x, y=bits_y, color=series,
-            tooltip=[*point_tooltip, "series:N", alt.Tooltip("bits:Q", format=".3f")]),
+        alt.Chart(bit_bands).mark_line(strokeWidth=3).encode(
+            x=x, y=bits_y("mean:Q"), color=series, detail="balance:N",
+            strokeDash=dash,
+            tooltip=[*mean_tooltip, "series:N", alt.Tooltip("mean:Q", title="mean (bits)", format=".3f")]),
+        alt.Chart(runs).mark_circle(size=130, opacity=0.85, stroke="white", strokeWidth=1)
+        .transform_fold(list(SUMMARY_BITS), as_=["column", "bits"])
+        .transform_calculate(series="datum.column == 'specialisation' ? 'specialisation' : 'routing entropy'")
+        .encode(x=x, y=bits_y("bits:Q"), color=series,
+                tooltip=[*point_tooltip, "series:N", alt.Tooltip("bits:Q", format=".3f")]),
     ]
-    if seeded:  # each series' band over the seeds, from its own table of (λ, balance, series, low, high)
-        spread = pd.concat([runs.groupby(["lambda_entropy", "balance"], as_index=False)
-                            .agg(low=(column, "min"), high=(column, "max")).assign(series=name)
-                            for column, name in SUMMARY_BITS.items()], ignore_index=True)
-        bit_layers.append(alt.Chart(spread).mark_area(opacity=0.18).encode(
-            x=x, y=alt.Y("low:Q", scale=bits_scale, axis=axis("bits")), y2="high:Q", color=series,
-            detail="balance:N",
-            tooltip=[alt.Tooltip("lambda_entropy:Q", title="λ", format=LAMBDA_FORMAT), "balance:N", "series:N",
-                     alt.Tooltip("low:Q", title="lowest seed", format=".3f"),
-                     alt.Tooltip("high:Q", title="highest seed", format=".3f")]))
+    if seeded:  # each series' band over the seeds
+        bit_layers.append(alt.Chart(bit_bands).mark_area(opacity=0.18).encode(
+            x=x, y=bits_y("low:Q"), y2="high:Q", color=series, detail="balance:N",
+            tooltip=[*mean_tooltip, "series:N", *spread_tooltip]))
     if top:  # the ceiling log2(E): every sample's gate spread evenly over all experts
         ceiling = pd.DataFrame({"bits": [top], "label": [f"log2(E) = {top:.2f} bits (max)"]})
         bit_layers.append(alt.Chart(ceiling).mark_rule(strokeDash=[8, 5], strokeWidth=2, color=GREY)
