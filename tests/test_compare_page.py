@@ -3,6 +3,7 @@ runs launched from the page to its summary chart, and refused sweep input."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -182,3 +183,35 @@ def test_small_multiples_are_ordered_by_lambda():
     assert [panel["title"]["text"] for panel in spec["concat"]] == ["λ = -0.2", "λ = 0.1", "λ = 0.3"]
     assert spec["usermeta"] == {"embedOptions": {"renderer": "svg"}}
     assert "no regime labels" in json.dumps(matrix_small_multiples([None], [0.1], None).to_dict())
+
+
+def test_grouped_seeds_draw_one_band_per_setting(runs_dir):
+    """2 settings x 2 seeds: with "Group seeds" each setting is one mean line in one band over its seeds."""
+    runs = {(lam, seed): train(runs_dir, f"λ={lam} seed={seed}", group="sweep-seeds", lambda_entropy=lam, seed=seed)
+            for lam in (0.0, 0.5) for seed in (0, 1)}
+    at = page("pages/compare.py")
+    assert len(at.get("vega_lite_chart")[1].proto.spec) and not at.toggle(key="compare_group_seeds").value
+    at.slider(key="compare_smoothing").set_value(0.0)
+    at.toggle(key="compare_group_seeds").set_value(True).run()
+    assert not at.exception
+    entropy = at.get("vega_lite_chart")[1]
+    spec = json.loads(entropy.proto.spec)
+    areas = [layer for layer in spec["layer"] if layer["mark"]["type"] == "area"]
+    assert len(areas) == 1 and areas[0]["encoding"]["detail"]["field"] == "setting"  # one band per setting
+    assert "mean of 2 seeds" in spec["layer"][0]["encoding"]["color"]["legend"]["title"]
+    (bands,) = chart_tables(entropy)
+    assert set(bands["setting"]) == {"λ=0 · b=0", "λ=0.5 · b=0"} and set(bands["runs"]) == {2}
+    # unsmoothed, the band is exactly the two seeds' lowest and highest routing entropy at each step
+    reader = RunReader(runs_dir)
+    for lam, label in ((0.0, "λ=0 · b=0"), (0.5, "λ=0.5 · b=0")):
+        seeds = [reader.read_metrics(runs[lam, seed]).set_index("step")["routing_entropy"] for seed in (0, 1)]
+        mine = bands[bands["setting"] == label].set_index("step")
+        assert list(mine.index) == list(seeds[0].index) and set(mine["seeds"]) == {2}
+        assert np.allclose(mine["low"], np.minimum(*seeds)) and np.allclose(mine["high"], np.maximum(*seeds))
+        assert np.allclose(mine["mean"], (seeds[0] + seeds[1]) / 2)
+    assert any("4 runs in 2 settings" in c.value and "seeds 0, 1" in c.value for c in at.caption)
+    # the expert × regime panels: one mean matrix per setting
+    titles = [panel["title"]["text"] for panel in json.loads(at.get("vega_lite_chart")[2].proto.spec)["concat"]]
+    assert titles == ["λ=0 · b=0 · 2 seeds", "λ=0.5 · b=0 · 2 seeds"]
+    at.toggle(key="compare_group_seeds").set_value(False).run()  # back to one line per run
+    assert set(chart_tables(at.get("vega_lite_chart")[1])[0]["run_id"]) == set(runs.values())

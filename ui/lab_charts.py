@@ -36,6 +36,12 @@ LAB_EXPLANATIONS = {
         "One line per run, coloured by its λ: grey is λ = 0, red λ > 0 (sharper gates), blue λ < 0 "
         "(spread-out gates); the deeper the colour, the larger |λ|. Lines that stay apart show λ changes "
         "what the model learns; point at a line for its run, λ, balance and seed."),
+    "compare_seeds_chart": (
+        "One line per setting: the mean over the runs that differ only in their seed, step by step, coloured "
+        "by λ (grey λ = 0, red λ > 0, blue λ < 0); the shaded band runs from the lowest seed to the highest "
+        "(each run smoothed first). "
+        "Where the bands of two settings overlap, the seeds alone could explain the difference; point at a "
+        "line for its setting and how many seeds it averages."),
     "sweep_summary_chart": (
         "The what-if answer: each dot is one finished run, placed at its λ; the line joins the mean of the "
         "runs (the seeds) at each λ, and a shaded band spans the lowest to the highest seed, so the dots and the band show how much luck matters. Left: validation "
@@ -63,6 +69,24 @@ def _message(text, height=120):
 
 # ---- curves of several runs ----------------------------------------------------------------------
 
+def _smoothed_runs(df, metric, smoothing):
+    """Each run's logged values of `metric` (raw) and their smoothed trend (value), one frame per run.
+
+    Smoothing comes before any thinning or averaging: the EMA must see every logged value. A sparse
+    metric (val_loss) and smoothing 0 keep value = raw."""
+    sparse = metric in SPARSE_METRICS
+    for _, run in df.groupby("run_id", sort=False):
+        run = run.loc[run[metric].notna(), ["run_id", "run", "lambda_entropy", "balance_coef", "seed", "step",
+                                            *(["setting"] if "setting" in run else []), metric]]
+        run = run.rename(columns={metric: "raw"})
+        run["value"] = run["raw"] if sparse or smoothing <= 0 else ema_smooth(run["raw"], smoothing).to_numpy()
+        yield run
+
+
+def _no_curves(df, metric):
+    return df is None or len(df) == 0 or metric not in df.columns or df[metric].isna().all()
+
+
 def compare_curves_chart(curves_long_df, metric, smoothing=0.6, height=340):
     """One line per run of `metric` against step, coloured by the run's λ.
 
@@ -71,20 +95,12 @@ def compare_curves_chart(curves_long_df, metric, smoothing=0.6, height=340):
     raw values stay in the tooltip); val_loss, logged once an epoch, is drawn raw with a point each.
     """
     df = curves_long_df
-    if df is None or len(df) == 0 or metric not in df.columns or df[metric].isna().all():
+    if _no_curves(df, metric):
         return _message(f"no {METRIC_LABELS.get(metric, metric)} logged yet by the runs shown", height)
     sparse = metric in SPARSE_METRICS
-    runs = df.groupby("run_id", sort=False)
-    budget = max(MIN_RUN_POINTS, MAX_POINTS // runs.ngroups)  # points per run
-    pieces = []
-    for _, run in runs:
-        run = run.loc[run[metric].notna(), ["run_id", "run", "lambda_entropy", "balance_coef", "seed", "step",
-                                            metric]]
-        run = run.rename(columns={metric: "raw"})
-        # smooth the full series first, then thin it: the EMA must see every logged value
-        run["value"] = run["raw"] if sparse or smoothing <= 0 else ema_smooth(run["raw"], smoothing).to_numpy()
-        pieces.append(downsample(run, max_points=budget))
-    lines = pd.concat(pieces, ignore_index=True)
+    budget = max(MIN_RUN_POINTS, MAX_POINTS // df["run_id"].nunique())  # points per run
+    lines = pd.concat([downsample(run, max_points=budget) for run in _smoothed_runs(df, metric, smoothing)],
+                      ignore_index=True)
     # one hovered run is drawn on top in full; the others fade (names are fixed: a redraw keeps the spec)
     hover = alt.selection_point(name="hover_run", fields=["run_id"], on="pointerover", nearest=True,
                                 clear="pointerout")
@@ -106,6 +122,56 @@ def compare_curves_chart(curves_long_df, metric, smoothing=0.6, height=340):
         # legend: sharing the line's would turn the λ gradient legend into sample dots
         dots = base.mark_circle(size=70).encode(
             color=alt.Color("lambda_entropy:Q", scale=lambda_color_scale(lines["lambda_entropy"]), legend=None))
+        chart = alt.layer(chart, dots).resolve_scale(color="independent")
+    return finish(chart, height)
+
+
+def _seeds_text(counts) -> str:
+    """'2 seeds', or '1–3 seeds' when the settings have different numbers of runs."""
+    low, high = min(counts), max(counts)
+    return f"{low} seed{'s' * (low != 1)}" if low == high else f"{low}–{high} seeds"
+
+
+def compare_seeds_chart(curves_long_df, metric, smoothing=0.6, height=340):
+    """One mean line per setting of `metric` against step, in a band from its lowest to its highest seed.
+
+    curves_long_df: lfm.store.results.curves(...) with a column "setting" added: the same label for the runs
+    that differ only in their seed (lfm.store.seeds.seed_groups / group_labels). Each run is smoothed
+    first (as compare_curves_chart), then the runs of a setting are averaged step by step
+    (lfm.store.seeds.seed_bands: aligned by step, min–max band). Coloured by λ as compare_curves_chart;
+    the legend says how many seeds each line averages.
+    """
+    df = curves_long_df
+    if _no_curves(df, metric):
+        return _message(f"no {METRIC_LABELS.get(metric, metric)} logged yet by the runs shown", height)
+    sparse = metric in SPARSE_METRICS
+    smoothed = pd.concat(list(_smoothed_runs(df, metric, smoothing)), ignore_index=True)
+    runs_per_setting = smoothed.groupby("setting")["run_id"].nunique()
+    bands = seeds.seed_bands(smoothed, "step", ["value"], by=["setting", "lambda_entropy", "balance_coef"])
+    bands["runs"] = bands["setting"].map(runs_per_setting)
+    budget = max(MIN_RUN_POINTS, MAX_POINTS // (2 * len(runs_per_setting)))  # a line and a band per setting
+    bands = pd.concat([downsample(b, max_points=budget) for _, b in bands.groupby("setting", sort=False)],
+                      ignore_index=True)
+    tooltip = [alt.Tooltip("setting:N"), alt.Tooltip("step:Q", format=","),
+               alt.Tooltip("mean:Q", title=f"mean{' (smoothed)' * (not sparse and smoothing > 0)}", format=".4f"),
+               alt.Tooltip("low:Q", title="lowest seed", format=".4f"),
+               alt.Tooltip("high:Q", title="highest seed", format=".4f"),
+               alt.Tooltip("seeds:Q", title="seeds at this step"), alt.Tooltip("runs:Q", title="runs of the setting")]
+    bits = "bits" in METRIC_LABELS.get(metric, "")
+    y_scale = alt.Scale(zero=bits)
+    title = METRIC_LABELS.get(metric, metric)
+    color = alt.Color("lambda_entropy:Q", scale=lambda_color_scale(bands["lambda_entropy"]),
+                      legend=legend(f"λ · mean of {_seeds_text(runs_per_setting)}", gradientLength=260,
+                                    format=LAMBDA_FORMAT))
+    base = alt.Chart(bands).encode(x=alt.X("step:Q", axis=step_axis(), scale=alt.Scale(zero=False, nice=False)),
+                                   color=color, detail="setting:N", tooltip=tooltip)
+    layers = [base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", axis=axis(title), scale=y_scale), y2="high:Q"),
+              base.mark_line(strokeWidth=3).encode(y=alt.Y("mean:Q", axis=axis(title), scale=y_scale))]
+    chart = alt.layer(*layers)
+    if sparse:  # a dot per logged epoch on a colour scale of its own without a legend, as compare_curves_chart
+        dots = base.mark_circle(size=70, opacity=1).encode(
+            y=alt.Y("mean:Q", axis=axis(title), scale=y_scale),
+            color=alt.Color("lambda_entropy:Q", scale=lambda_color_scale(bands["lambda_entropy"]), legend=None))
         chart = alt.layer(chart, dots).resolve_scale(color="independent")
     return finish(chart, height)
 
