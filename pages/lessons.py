@@ -3,7 +3,8 @@
 1. the base settings are the sidebar's; each lesson (lfm.lab.lessons.LESSONS) puts its preset's
    overrides on top. A lesson whose preset is not in assets/presets.json is skipped, with a note;
 2. "Run the lessons" queues every run through the dashboard's JobManager, like a sweep: the same queue
-   and the same cap on runs training at once; 1 to 3 seeds per lesson;
+   and the same cap on runs training at once; 1 to 3 seeds per lesson (the cards then show the spread);
+   while its runs train, a button stops the rest of the set;
 3. a lesson set is a group of runs in the store ("lessons-xxxxxx"), so any past set can be reopened.
    Its cards fill in live: the expert × regime matrix, the entropies and I(expert; regime) over
    training, the claim, the rule with its verdict on the final metrics, and a question for the class;
@@ -23,6 +24,7 @@ from lfm.store.results import curves, results_table
 from lfm.store.schema import RunState
 from ui import lesson_charts, run_charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
+from ui.group_progress import group_progress
 from ui.images import png_bytes
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
 from ui.routing import through_router
@@ -152,11 +154,7 @@ def card(item) -> None:
 def lesson_cards():
     runs_now = list_runs(reader, watcher)
     progress = sweep_progress(reader, manager, group, runs_now)
-    parts = [f"{progress.done} of {progress.total} runs done", f"{progress.running} running",
-             f"{progress.queued} queued"]
-    if progress.ended_badly:
-        parts.append(f"{progress.ended_badly} stopped or failed")
-    st.progress(progress.fraction, text=" · ".join(parts))
+    group_progress(progress, manager, "lesson set", key="lessons_stop")
     items = gather(runs_now)
     judged = [item for item in items if item["verdict"].holds is not None]
     if items and len(judged) == len(items):

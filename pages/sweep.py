@@ -17,6 +17,7 @@ from lfm.store.results import results_table
 from lfm.lab.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse_values, plan_sweep,
                        submit_sweep, sweep_groups, sweep_progress)
 from ui import lab_charts, state
+from ui.group_progress import group_progress
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
 from ui.settings import BACKEND_LABELS, render_settings
 from ui.routing import through_router
@@ -116,16 +117,7 @@ live = sweep_progress(reader, manager, group, runs).active
 @st.fragment(run_every=REFRESH_S if live else None)
 def sweep_view():
     progress = sweep_progress(reader, manager, group, list_runs(reader, watcher))
-    parts = [f"{progress.done} of {progress.total} runs done", f"{progress.running} running",
-             f"{progress.queued} queued"]
-    if progress.ended_badly:
-        parts.append(f"{progress.ended_badly} stopped or failed")
-    st.progress(progress.fraction, text=" · ".join(parts))
-    mine = [job for job in manager.active() if job.group == group]
-    if mine and st.button(f"Stop this sweep ({len(mine)} runs left)", icon=":material/stop:", key="sweep_stop"):
-        for job in mine:
-            manager.stop(job)
-        st.rerun()
+    group_progress(progress, manager, "sweep", key="sweep_stop")
 
     table = results_table(reader, progress.run_ids).sort_values(["lambda_entropy", "balance_coef", "seed"],
                                                                   kind="stable")

@@ -1,0 +1,42 @@
+"""ui.group_progress: the progress bar of a sweep or lesson set, and its button that stops the group's runs."""
+
+from streamlit.testing.v1 import AppTest
+
+from lfm.lab.sweep import SweepProgress
+from ui.group_progress import progress_text
+
+SCRIPT = '''
+from types import SimpleNamespace
+import streamlit as st
+from lfm.lab.sweep import SweepProgress
+from ui.group_progress import group_progress
+
+class Manager:  # this dashboard's jobs: two of the group still active, one of another group
+    def __init__(self):
+        self.stopped = st.session_state.setdefault("stopped", [])
+    def active(self):
+        jobs = [SimpleNamespace(job_id=i, group=g) for i, g in ((1, "sweep-a"), (2, "sweep-b"), (3, "sweep-a"))]
+        return [job for job in jobs if job.job_id not in self.stopped]
+    def stop(self, job):
+        self.stopped.append(job.job_id)
+
+progress = SweepProgress("sweep-a", total=4, finished=1, running=1, queued=1, ended_badly=1)
+group_progress(progress, Manager(), "sweep", key="stop")
+'''
+
+
+def test_the_text_counts_the_runs_by_state():
+    assert progress_text(SweepProgress("g", total=3, finished=1, running=2)) == "1 of 3 runs done · 2 running · 0 queued"
+    assert progress_text(SweepProgress("g", total=2, finished=1, ended_badly=1)).endswith("· 1 stopped or failed")
+
+
+def test_the_button_stops_only_the_groups_runs_and_then_goes():
+    at = AppTest.from_string(SCRIPT).run()
+    assert not at.exception
+    assert at.get("progress")[0].proto.text == "2 of 4 runs done · 1 running · 1 queued · 1 stopped or failed"
+    (button,) = at.button
+    assert button.label == "Stop this sweep (2 runs left)"
+    button.click().run()
+    assert not at.exception
+    assert sorted(at.session_state["stopped"]) == [1, 3]  # sweep-b's job keeps running
+    assert not at.button  # nothing of the group is left to stop
