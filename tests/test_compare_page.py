@@ -198,7 +198,8 @@ def test_grouped_seeds_draw_one_band_per_setting(runs_dir):
     spec = json.loads(entropy.proto.spec)
     areas = [layer for layer in spec["layer"] if layer["mark"]["type"] == "area"]
     assert len(areas) == 1 and areas[0]["encoding"]["detail"]["field"] == "setting"  # one band per setting
-    assert "mean of 2 seeds" in spec["layer"][0]["encoding"]["color"]["legend"]["title"]
+    (line,) = [layer for layer in spec["layer"] if layer["mark"]["type"] == "line"]  # the mean, with the legend
+    assert "mean of 2 seeds" in line["encoding"]["color"]["legend"]["title"]
     (bands,) = chart_tables(entropy)
     assert set(bands["setting"]) == {"λ=0 · b=0", "λ=0.5 · b=0"} and set(bands["runs"]) == {2}
     # unsmoothed, the band is exactly the two seeds' lowest and highest routing entropy at each step

@@ -160,20 +160,23 @@ def compare_seeds_chart(curves_long_df, metric, smoothing=0.6, height=340):
     bits = "bits" in METRIC_LABELS.get(metric, "")
     y_scale = alt.Scale(zero=bits)
     title = METRIC_LABELS.get(metric, metric)
-    color = alt.Color("lambda_entropy:Q", scale=lambda_color_scale(bands["lambda_entropy"]),
-                      legend=legend(f"λ · mean of {_seeds_text(runs_per_setting)}", gradientLength=260,
-                                    format=LAMBDA_FORMAT))
+    # the line's colour carries the gradient legend; the band and the dots have scales of their own (the
+    # same colours) without one, since sharing it would turn the legend into sample symbols
+    unlabelled = alt.Color("lambda_entropy:Q", scale=lambda_color_scale(bands["lambda_entropy"]), legend=None)
     base = alt.Chart(bands).encode(x=alt.X("step:Q", axis=step_axis(), scale=alt.Scale(zero=False, nice=False)),
-                                   color=color, detail="setting:N", tooltip=tooltip)
-    layers = [base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", axis=axis(title), scale=y_scale), y2="high:Q"),
-              base.mark_line(strokeWidth=3).encode(y=alt.Y("mean:Q", axis=axis(title), scale=y_scale))]
-    chart = alt.layer(*layers)
-    if sparse:  # a dot per logged epoch on a colour scale of its own without a legend, as compare_curves_chart
-        dots = base.mark_circle(size=70, opacity=1).encode(
-            y=alt.Y("mean:Q", axis=axis(title), scale=y_scale),
-            color=alt.Color("lambda_entropy:Q", scale=lambda_color_scale(bands["lambda_entropy"]), legend=None))
-        chart = alt.layer(chart, dots).resolve_scale(color="independent")
-    return finish(chart, height)
+                                   detail="setting:N", tooltip=tooltip)
+    line = base.mark_line(strokeWidth=3).encode(
+        y=alt.Y("mean:Q", axis=axis(title), scale=y_scale),
+        color=alt.Color("lambda_entropy:Q", scale=lambda_color_scale(bands["lambda_entropy"]),
+                        legend=legend(f"λ · mean of {_seeds_text(runs_per_setting)}", gradientLength=260,
+                                      format=LAMBDA_FORMAT)))
+    band = base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", axis=axis(title), scale=y_scale), y2="high:Q",
+                                              color=unlabelled)
+    layers = [band, line]
+    if sparse:  # a dot per logged epoch, as compare_curves_chart draws them
+        layers.append(base.mark_circle(size=70, opacity=1).encode(y=alt.Y("mean:Q", axis=axis(title), scale=y_scale),
+                                                                  color=unlabelled))
+    return finish(alt.layer(*layers).resolve_scale(color="independent"), height)
 
 
 # ---- the sweep's summary: final numbers against λ ------------------------------------------------
