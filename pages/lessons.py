@@ -136,7 +136,9 @@ def card(item) -> None:
             st.caption("The expert × regime matrix appears with the first log step.")
         _draw(lesson_charts.lesson_curves_chart.data_step(item["curves"], item["num_experts"], height=200).spec())
         states = ", ".join(f"{n} {s}" for s, n in rows["state"].value_counts().items())
-        st.caption(f"{len(rows)} run{'s' * (len(rows) != 1)} ({states}) · preset \"{lesson.preset}\"")
+        seeds = sorted(int(seed) for seed in rows["seed"].dropna().unique())
+        st.caption(f"{len(rows)} run{'s' * (len(rows) != 1)}, seed{'s' * (len(seeds) != 1)} "
+                   f"{', '.join(map(str, seeds))} ({states}) · preset \"{lesson.preset}\"")
         st.markdown(f"**Rule:** {lesson.rule.text()}")
         if verdict.holds is None:
             st.info(verdict.text(lesson), icon=":material/hourglass_top:")

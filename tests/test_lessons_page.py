@@ -85,7 +85,7 @@ def test_a_lesson_with_two_seeds_shows_its_spread(runs_dir):
         assert execute(run).status == "finished"
     at.run()
     assert not at.exception
-    assert sum("2 runs (2 finished)" in c.value for c in at.caption) == 2  # both cards count both seeds
+    assert sum("2 runs, seeds 0, 1 (2 finished)" in c.value for c in at.caption) == 2  # both cards name both seeds
     verdicts = [m.value for m in [*at.success, *at.warning]]
     assert len(verdicts) == 2 and all(" of 2 seeds)" in v for v in verdicts), verdicts
     specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
