@@ -216,3 +216,25 @@ def test_grouped_seeds_draw_one_band_per_setting(runs_dir):
     assert titles == ["λ=0 · b=0 · 2 seeds", "λ=0.5 · b=0 · 2 seeds"]
     at.toggle(key="compare_group_seeds").set_value(False).run()  # back to one line per run
     assert set(chart_tables(at.get("vega_lite_chart")[1])[0]["run_id"]) == set(runs.values())
+
+
+def test_seeds_chart_keeps_to_the_point_budget_and_says_how_many_seeds():
+    from ui.lab_charts import MAX_POINTS, compare_seeds_chart
+
+    steps = 5000
+    long = pd.concat([pd.DataFrame({"run_id": f"r{k}-{seed}", "run": f"run {k}", "setting": f"setting {k}",
+                                    "lambda_entropy": k / 10 - 1, "balance_coef": 0.0, "seed": seed,
+                                    "step": range(1, steps + 1), "loss": [seed + 1 / s for s in range(1, steps + 1)],
+                                    "val_loss": [1.0 if s % 1000 == 0 else np.nan for s in range(1, steps + 1)]})
+                      for k in range(20) for seed in range(1 + (k == 0) * 2)])  # setting 0 has three seeds
+    chart = compare_seeds_chart(long, "loss", smoothing=0.0)
+    spec = chart.to_dict()
+    assert rows_of(chart) <= MAX_POINTS + 20  # each setting keeps its last row
+    (line,) = [layer for layer in spec["layer"] if layer["mark"]["type"] == "line"]
+    assert line["encoding"]["color"]["legend"]["title"] == "λ · mean of 1–3 seeds"
+    (bands,) = spec["datasets"].values()
+    first = [row for row in bands if row["setting"] == "setting 0"]
+    assert {row["seeds"] for row in first} == {3} and np.allclose([row["high"] - row["low"] for row in first], 2.0)
+    dots = compare_seeds_chart(long, "val_loss").to_dict()  # logged once an epoch: a dot per logged value
+    assert [layer["mark"]["type"] for layer in dots["layer"]] == ["area", "line", "circle"]
+    assert "no routing entropy" in json.dumps(compare_seeds_chart(long, "routing_entropy").to_dict())
