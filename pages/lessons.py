@@ -24,7 +24,7 @@ from lfm.store.results import curves, results_table
 from lfm.store.schema import RunState
 from ui import lesson_charts, run_charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
-from ui.group_progress import group_progress
+from ui.groups import group_progress, pick_group
 from ui.images import png_bytes
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
 from ui.routing import through_router
@@ -80,12 +80,7 @@ if not sets:
     st.info("No lesson sets yet: press **Run the lessons**.")
     watch_for_new_runs(watcher)
     st.stop()
-names = {s.group: f"{s.group} · started {(s.created or 'just now')[:19].replace('T', ' ')}" for s in sets}
-if st.session_state.get(SHOWN) not in (LATEST, *names):
-    st.session_state.pop(SHOWN, None)  # e.g. a set started in another tab and not listed yet
-choice = st.selectbox("Lesson set", [LATEST, *names], key=SHOWN,
-                      format_func=lambda g: f"{LATEST} {sets[0].group}" if g == LATEST else names[g])
-group = sets[0].group if choice == LATEST else choice
+group = pick_group(sets, "Lesson set", key=SHOWN, latest=LATEST)
 live = sweep_progress(reader, manager, group, runs).active
 
 

@@ -17,7 +17,7 @@ from lfm.store.results import results_table
 from lfm.lab.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse_values, plan_sweep,
                        submit_sweep, sweep_groups, sweep_progress)
 from ui import lab_charts, state
-from ui.group_progress import group_progress
+from ui.groups import group_progress, pick_group
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
 from ui.settings import BACKEND_LABELS, render_settings
 from ui.routing import through_router
@@ -105,12 +105,7 @@ if not groups:
     st.info("No sweeps yet: choose a grid above and press **Launch**.")
     watch_for_new_runs(watcher)
     st.stop()
-names = {g.group: f"{g.group} · started {(g.created or 'just now')[:19].replace('T', ' ')}" for g in groups}
-if st.session_state.get(SHOWN) not in (LATEST, *names):
-    st.session_state.pop(SHOWN, None)  # e.g. a sweep launched by another tab and not listed yet
-choice = st.selectbox("Sweep", [LATEST, *names], key=SHOWN,
-                      format_func=lambda g: f"{LATEST} {groups[0].group}" if g == LATEST else names[g])
-group = groups[0].group if choice == LATEST else choice
+group = pick_group(groups, "Sweep", key=SHOWN, latest=LATEST)
 live = sweep_progress(reader, manager, group, runs).active
 
 

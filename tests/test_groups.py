@@ -1,15 +1,15 @@
-"""ui.group_progress: the progress bar of a sweep or lesson set, and its button that stops the group's runs."""
+"""ui.groups: the progress bar of a sweep or lesson set, and its button that stops the group's runs."""
 
 from streamlit.testing.v1 import AppTest
 
 from lfm.lab.sweep import SweepProgress
-from ui.group_progress import progress_text
+from ui.groups import progress_text
 
 SCRIPT = '''
 from types import SimpleNamespace
 import streamlit as st
 from lfm.lab.sweep import SweepProgress
-from ui.group_progress import group_progress
+from ui.groups import group_progress
 
 class Manager:  # this dashboard's jobs: two of the group still active, one of another group
     def __init__(self):
@@ -40,3 +40,26 @@ def test_the_button_stops_only_the_groups_runs_and_then_goes():
     assert not at.exception
     assert sorted(at.session_state["stopped"]) == [1, 3]  # sweep-b's job keeps running
     assert not at.button  # nothing of the group is left to stop
+
+
+PICKER = '''
+import streamlit as st
+from lfm.lab.sweep import SweepGroup
+from ui.groups import pick_group
+
+groups = [SweepGroup(g, 3, created) for g, created in st.session_state.get(
+    "groups", [("sweep-new", "2026-01-02T10:00:00"), ("sweep-old", "2026-01-01T09:00:00")])]
+st.session_state["shown"] = pick_group(groups, "Sweep", key="pick", latest="(the newest sweep)")
+'''
+
+
+def test_the_picker_follows_the_newest_group_until_one_is_chosen():
+    at = AppTest.from_string(PICKER).run()
+    assert not at.exception and at.session_state["shown"] == "sweep-new"
+    assert at.selectbox(key="pick").options[0] == "(the newest sweep) sweep-new"
+    at.selectbox(key="pick").set_value("sweep-old").run()
+    assert at.session_state["shown"] == "sweep-old"
+    # the chosen group is no longer listed (its folders were removed): the picker falls back to the newest
+    at.session_state["groups"] = [("sweep-new", "2026-01-02T10:00:00")]
+    at.run()
+    assert not at.exception and at.session_state["shown"] == "sweep-new"
