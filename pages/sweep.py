@@ -17,6 +17,7 @@ from lfm.store.results import results_table
 from lfm.lab.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse_values, plan_sweep,
                        submit_sweep, sweep_groups, sweep_progress)
 from ui import lab_charts, ownership, state
+from ui.groups import group_progress, pick_group
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
 from ui.settings import BACKEND_LABELS, render_settings
 from ui.routing import through_router
@@ -106,24 +107,14 @@ if not groups:
     st.info("No sweeps yet: choose a grid above and press **Launch**.")
     watch_for_new_runs(watcher)
     st.stop()
-names = {g.group: f"{g.group} · started {(g.created or 'just now')[:19].replace('T', ' ')}" for g in groups}
-if st.session_state.get(SHOWN) not in (LATEST, *names):
-    st.session_state.pop(SHOWN, None)  # e.g. a sweep launched by another tab and not listed yet
-choice = st.selectbox("Sweep", [LATEST, *names], key=SHOWN,
-                      format_func=lambda g: f"{LATEST} {groups[0].group}" if g == LATEST else names[g])
-group = groups[0].group if choice == LATEST else choice
+group = pick_group(groups, "Sweep", key=SHOWN, latest=LATEST)
 live = sweep_progress(reader, manager, group, runs).active
 
 
 @st.fragment(run_every=REFRESH_S if live else None)
 def sweep_view():
     progress = sweep_progress(reader, manager, group, list_runs(reader, watcher))
-    parts = [f"{progress.done} of {progress.total} runs done", f"{progress.running} running",
-             f"{progress.queued} queued"]
-    if progress.ended_badly:
-        parts.append(f"{progress.ended_badly} stopped or failed")
-    st.progress(progress.fraction, text=" · ".join(parts))
-    ownership.stop_group_button(manager, group, "sweep", key="sweep_stop")  # for the tab that launched it
+    group_progress(progress, manager, "sweep", key="sweep_stop")
 
     table = results_table(reader, progress.run_ids).sort_values(["lambda_entropy", "balance_coef", "seed"],
                                                                   kind="stable")
