@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from csv import DictReader
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,28 @@ def test_gate_summary_and_regime_levels_round_trip_through_set_and_the_files(tmp
     assert {k: again[k] for k in ("hyperparameters", "training")} == cfg.to_dict()
 
 
+def test_lambda_schedule_round_trips_through_set_and_the_files(tmp_path, monkeypatch):
+    """--set lambda_schedule / lambda_warmup reach the run (its config and its recorded lambda); its
+    saved settings train again unchanged through --hyperparameters."""
+    from lfm.config import save_run_config
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--quiet", *TINY, "--set", "lambda_schedule=warmup", "--set", "lambda_warmup=1",
+                 "--set", "lambda_entropy=0.5", "--set", "log_every=1", "--runs-dir", "first"]) == 0
+    run = only_run(tmp_path / "first")
+    config = json.loads((run / "config.json").read_text())
+    assert (config["hyperparameters"]["lambda_schedule"], config["hyperparameters"]["lambda_warmup"]) == ("warmup", 1.0)
+    with open(run / "metrics.csv", newline="") as f:
+        lambdas = [float(row["lambda_entropy"]) for row in DictReader(f)]
+    assert lambdas[0] == 0.0 and lambdas == sorted(lambdas) and 0 < lambdas[-1] < 0.5
+    cfg = RunConfig.from_dict({k: config[k] for k in ("hyperparameters", "training")})
+    save_run_config(cfg, tmp_path / "cfg")
+    assert main(["train", "--quiet", "--hyperparameters", "cfg/hyperparameters.json",
+                 "--training", "cfg/training.json", "--runs-dir", "second"]) == 0
+    again = json.loads((only_run(tmp_path / "second") / "config.json").read_text())
+    assert {k: again[k] for k in ("hyperparameters", "training")} == cfg.to_dict()
+
+
 def test_runs_lists_the_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["runs"]) == 0
@@ -177,6 +200,11 @@ BAD_INPUTS = {  # case: (files to write, argv after "train", substrings the mess
     "--set bad levels": (None, ["--set", "regime_levels=equal"],
                          ['regime_levels = "equal" is not one of the choices: allowed one of '
                           "'distinct', 'shared'"]),
+    "--set bad schedule": (None, ["--set", "lambda_schedule=step"],
+                           ['lambda_schedule = "step" is not one of the choices: allowed one of '
+                            "'constant', 'warmup', 'cosine'"]),
+    "--set warmup out of range": (None, ["--set", "lambda_warmup=2"],
+                                  ["lambda_warmup = 2 is out of range: allowed numbers 0 to 1"]),
     "--set breaks a combination": (None, ["--set", "token_dim=8"],
                                    ["channel_dim = 64 must equal token_dim = 8",
                                     "(after --set token_dim=8)"]),
