@@ -50,7 +50,7 @@ def test_factor_clamps_progress_and_refuses_unknown_schedules():
 def test_schedule_object_maps_steps_to_progress():
     schedule = LambdaSchedule("warmup", 0.5)
     assert [schedule.factor(s, 8) for s in range(8)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0]
-    assert LambdaSchedule().constant and LambdaSchedule().factor(3, 8) == 1.0
+    assert LambdaSchedule().factor(3, 8) == 1.0  # constant, the default
     assert LambdaSchedule("cosine", 0.0).factor(0, 0) == 0.0  # no steps at all: the end of training
 
 

@@ -53,7 +53,3 @@ class LambdaSchedule:
     def factor(self, step: int, total_steps: int) -> float:
         """The factor for the step taken after `step` steps out of `total_steps`."""
         return lambda_factor(self.kind, step / total_steps if total_steps > 0 else 1.0, self.warmup)
-
-    @property
-    def constant(self) -> bool:
-        return self.kind == "constant"
