@@ -186,6 +186,10 @@ def test_entropy_chart_draws_the_lambda_used_only_when_it_varies(small_specs):
     assert [a["title"] for a in axes] == ["λ used"]
     live = charts.live_spec("entropy_chart", with_warmup(make_run(60)), E)
     assert live["datasets"]["lambda"]["lambda_entropy"].is_monotonic_increasing
+    from ui.replay_charts import with_step_marker
+    marked = templates.with_records(with_step_marker(live, 300))  # the replay's marker still makes a valid spec
+    alt.LayerChart.from_dict(marked)  # validates against the Vega-Lite schema
+    assert marked["layer"][-1]["encoding"]["x"]["datum"] == 300
 
 
 def _dataset_with(spec, column):
