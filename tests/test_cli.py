@@ -73,6 +73,8 @@ def test_train_reads_the_seed_files_in_the_current_folder(tmp_path, monkeypatch,
     assert len(metrics) >= 2 and metrics[0].startswith("step,")
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 8 and ckpt["config"]["hyperparameters"] == {**SMALL_HYPERPARAMETERS,
+                                                                      "lambda_schedule": "constant",
+                                                                      "lambda_warmup": 0.25,
                                                                       "balance_coef": 0.0,
                                                                       "gate_summary": "mean"}
     # the summary: status, where the run is, the loss against the baseline, the entropies, the checkpoint
