@@ -135,3 +135,26 @@ def test_a_short_warmup_run_records_rising_lambda_in_metrics_csv(tmp_path):
     total = int(rows[-1]["total_steps"])
     assert len(lambdas) >= 3 and lambdas == sorted(lambdas) and lambdas[0] < lambdas[-1] < 0.4
     assert lambdas == pytest.approx([0.4 * (s - 1) / total for s in steps])  # the factor of each record's last step
+
+
+# --- what the run store makes of a scheduled run ---------------------------------------------------
+
+@pytest.mark.parametrize("change", [None, 0.9])
+def test_a_scheduled_run_counts_as_lambda_changed_only_when_lambda_was_changed(tmp_path, change):
+    """The rows of a cosine run end near λ = 0, far from its setting, yet λ was not changed; a change
+    sent while it trains is found in its events."""
+    from lfm.store import RunReader
+    from lfm.store.results import final_metrics
+
+    control = TrainingControl()
+
+    class ChangeAtStep2:
+        def on_step_end(self, record):
+            if change is not None and record["step"] == 2:
+                control.set_lambda(change)
+
+    cfg = TINY_CONFIG.with_overrides({"lambda_entropy": 0.4, "lambda_schedule": "cosine", "num_epochs": 2})
+    run = prepare_run(cfg, tmp_path)
+    assert execute(run, control=control, callbacks=[ChangeAtStep2()]).status == "finished"
+    row = final_metrics(RunReader(tmp_path), run.run_id)
+    assert row["lambda_entropy"] == 0.4 and row["lambda_changed"] is (change is not None)
