@@ -130,6 +130,15 @@ FIELDS: tuple[Field, ...] = (
     Field("lambda_entropy", _H, float, 0.01, "Weight of the routing entropy added to the loss: above 0 "
           "makes each sample's gate more decisive, below 0 spreads it over more experts, 0 turns it off.",
           -10, 10),
+    Field("lambda_schedule", _H, str, "constant", "How lambda_entropy is applied over training; each step "
+          "uses lambda_entropy x a factor. constant: factor 1 throughout (the seed's behaviour). warmup: "
+          "the factor rises linearly from 0 to 1 over the first lambda_warmup of training, then stays 1, "
+          "so the experts can differ before the gate is pushed to decide. cosine: the same warm-up, then "
+          "a cosine decay to 0 by the end. λ while training changes the base lambda_entropy; the "
+          "schedule keeps scaling it.", choices=("constant", "warmup", "cosine")),
+    Field("lambda_warmup", _H, float, 0.25, "Share of training (0 to 1) over which the warmup and "
+          "cosine schedules ramp lambda up from 0; 0.25 is the first quarter of the steps. Ignored by the "
+          "constant schedule.", 0, 1),
     Field("balance_coef", _H, float, 0.0, "Weight of the load-balance term, which rewards using all "
           "experts evenly overall: the cure for collapse onto one expert when lambda_entropy > 0.", 0, 10),
     Field("gate_summary", _H, str, "mean", "What the gate and the adaptive layers see of each window. "
@@ -311,6 +320,8 @@ class ModelConfig(_Settings):
     adapt_dim: int = _default("adapt_dim")            # size of the per-sequence summary (A)
     num_experts: int = _default("num_experts")        # experts the gate chooses among (E)
     lambda_entropy: float = _default("lambda_entropy")  # weight of routing entropy in the loss
+    lambda_schedule: str = _default("lambda_schedule")  # constant | warmup | cosine: lambda's factor over training
+    lambda_warmup: float = _default("lambda_warmup")    # share of training over which lambda ramps up from 0
     balance_coef: float = _default("balance_coef")    # weight of the load-balance term (not in the seed)
     gate_summary: str = _default("gate_summary")      # mean | conv: what the gate and adaptive layers see
 

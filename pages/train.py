@@ -85,11 +85,16 @@ if c3.button("Stop", icon=":material/stop:", disabled=off, width="stretch"):
     if ownership.steer(controls.stop):
         st.rerun()
 started_with = summary.settings["lambda_entropy"] or 0.0
-current = (summary.last_metrics or {}).get(Metric.LAMBDA_ENTROPY, started_with)  # after changes
+if summary.settings["lambda_schedule"] in (None, "constant"):
+    current = (summary.last_metrics or {}).get(Metric.LAMBDA_ENTROPY, started_with)  # after changes
+else:  # metrics hold λ x the schedule's factor; this sets the base: the setting, or its latest change
+    changes = [e["value"] for e in reader.read_events(run_id) if e.get("kind") == "lambda_change"]
+    current = changes[-1] if changes else started_with
 new_lambda = c4.number_input("λ while training", value=float(current), step=0.05, disabled=off,
                              format="%.3f", key=f"live_lambda_{run_id}",
                              help="Changes lambda_entropy from the next step on, without a restart; "
-                                  "the charts mark the change.")
+                                  "the charts mark the change. With a lambda schedule this is the base "
+                                  "lambda the schedule scales.")
 if c5.button("Apply λ", disabled=off, width="stretch"):
     try:  # the setting's own check: the same range and message as the form, the files and the CLI
         if ownership.steer(controls.set_lambda, check_value("lambda_entropy", new_lambda)):

@@ -168,6 +168,21 @@ def test_lambda_while_training_is_checked_by_the_settings_own_rule(runs_dir):
     wait_for_runs(runs_dir, ("stopped",))
 
 
+def test_lambda_while_training_offers_the_base_lambda_under_a_schedule(runs_dir):
+    """A warm-up's rows record λ x its factor (below the setting until the ramp ends); the box sets the
+    base the schedule scales, so it offers the setting, not the last row's value."""
+    from lfm.training.experiment import execute, prepare_run
+    from tiny import TINY_CONFIG
+
+    cfg = TINY_CONFIG.with_overrides({"lambda_entropy": 0.4, "lambda_schedule": "warmup", "lambda_warmup": 1.0})
+    run = prepare_run(cfg, runs_dir)
+    execute(run)
+    assert RunReader(runs_dir).last_metrics(run.run_id)["lambda_entropy"] < 0.4
+    at = app()
+    assert not at.exception
+    assert next(n for n in at.number_input if n.label == "λ while training").value == 0.4
+
+
 def test_a_run_on_a_worker_process_dies_and_the_dashboard_keeps_serving(runs_dir, monkeypatch):
     import os
     import signal

@@ -165,6 +165,40 @@ def test_entropy_chart_ceiling_is_log2_e(small_specs):
     assert domains and all(2.0 < d[1] < 2.3 for d in domains)
 
 
+def with_warmup(df, lam=0.3):
+    """df with the lambda_entropy column of a linear warm-up over the first half of its rows."""
+    ramp = np.minimum(1.0, np.arange(len(df)) / max(1, len(df) // 2))
+    return df.assign(lambda_entropy=lam * ramp)
+
+
+def test_entropy_chart_draws_the_lambda_used_only_when_it_varies(small_specs):
+    assert "lambda" not in small_specs["entropy_chart"]["datasets"]  # constant λ: no curve, one y axis
+    assert "resolve" not in small_specs["entropy_chart"]
+    df = with_warmup(make_run(5_000))
+    spec = charts.entropy_chart(df, E).to_dict()
+    assert spec["resolve"] == {"scale": {"y": "independent"}}  # bits on the left, λ on the right
+    curve = spec["datasets"][_dataset_with(spec, "lambda_entropy")]
+    values = [r["lambda_entropy"] for r in curve]
+    assert len(curve) <= charts.LAMBDA_POINTS and min(values) == 0.0 and max(values) == pytest.approx(0.3)
+    assert values == sorted(values)  # the warm-up rises, then holds
+    assert dataset_rows(spec) <= chart_style.MAX_POINTS + 10
+    axes = [n["axis"] for n in walk(spec) if isinstance(n.get("axis"), dict) and n["axis"].get("orient") == "right"]
+    assert [a["title"] for a in axes] == ["λ used"]
+    live = charts.live_spec("entropy_chart", with_warmup(make_run(60)), E)
+    assert live["datasets"]["lambda"]["lambda_entropy"].is_monotonic_increasing
+    from ui.replay_charts import with_step_marker
+    marked = templates.with_records(with_step_marker(live, 300))  # the replay's marker still makes a valid spec
+    alt.LayerChart.from_dict(marked)  # validates against the Vega-Lite schema
+    assert marked["layer"][-1]["encoding"]["x"]["datum"] == 300
+
+
+def _dataset_with(spec, column):
+    """The name of the one dataset of spec whose rows have `column`."""
+    names = [name for name, rows in spec["datasets"].items() if rows and column in rows[0]]
+    assert len(names) == 1, names
+    return names[0]
+
+
 def test_log_y_drops_non_positive_values():
     df = make_run(50)
     df["total_loss"] = -1.0  # λ < 0 can make the total negative: a log axis cannot show it
@@ -266,6 +300,7 @@ def live_cases(df, gates, labels, names, num_experts=E):
         ("loss_empty", "loss_chart", (empty,), {}),
         ("entropy", "entropy_chart", (df, num_experts), dict(smoothing=0.6, events=EVENTS)),
         ("entropy_raw", "entropy_chart", (df, num_experts), {}),
+        ("entropy_lambda_schedule", "entropy_chart", (with_warmup(df), num_experts), dict(events=EVENTS)),
         ("gate_load", "gate_load_heatmap", (df, num_experts), dict(events=EVENTS)),
         ("gate_load_no_events", "gate_load_heatmap", (df, num_experts), {}),
         ("probe", "probe_heatmap", (gates, labels, names), {}),

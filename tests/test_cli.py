@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from csv import DictReader
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,8 @@ def test_train_reads_the_seed_files_in_the_current_folder(tmp_path, monkeypatch,
     assert len(metrics) >= 2 and metrics[0].startswith("step,")
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 8 and ckpt["config"]["hyperparameters"] == {**SMALL_HYPERPARAMETERS,
+                                                                      "lambda_schedule": "constant",
+                                                                      "lambda_warmup": 0.25,
                                                                       "balance_coef": 0.0,
                                                                       "gate_summary": "mean"}
     # the summary: status, where the run is, the loss against the baseline, the entropies, the checkpoint
@@ -116,6 +119,28 @@ def test_gate_summary_and_regime_levels_round_trip_through_set_and_the_files(tmp
     cfg = load_run_config(*save_run_config(
         RunConfig.from_dict({k: config[k] for k in ("hyperparameters", "training")}), tmp_path / "cfg"))
     assert (cfg.model.gate_summary, cfg.training.regime_levels) == ("conv", "shared")
+    assert main(["train", "--quiet", "--hyperparameters", "cfg/hyperparameters.json",
+                 "--training", "cfg/training.json", "--runs-dir", "second"]) == 0
+    again = json.loads((only_run(tmp_path / "second") / "config.json").read_text())
+    assert {k: again[k] for k in ("hyperparameters", "training")} == cfg.to_dict()
+
+
+def test_lambda_schedule_round_trips_through_set_and_the_files(tmp_path, monkeypatch):
+    """--set lambda_schedule / lambda_warmup reach the run (its config and its recorded lambda); its
+    saved settings train again unchanged through --hyperparameters."""
+    from lfm.config import save_run_config
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--quiet", *TINY, "--set", "lambda_schedule=warmup", "--set", "lambda_warmup=1",
+                 "--set", "lambda_entropy=0.5", "--set", "log_every=1", "--runs-dir", "first"]) == 0
+    run = only_run(tmp_path / "first")
+    config = json.loads((run / "config.json").read_text())
+    assert (config["hyperparameters"]["lambda_schedule"], config["hyperparameters"]["lambda_warmup"]) == ("warmup", 1.0)
+    with open(run / "metrics.csv", newline="") as f:
+        lambdas = [float(row["lambda_entropy"]) for row in DictReader(f)]
+    assert lambdas[0] == 0.0 and lambdas == sorted(lambdas) and 0 < lambdas[-1] < 0.5
+    cfg = RunConfig.from_dict({k: config[k] for k in ("hyperparameters", "training")})
+    save_run_config(cfg, tmp_path / "cfg")
     assert main(["train", "--quiet", "--hyperparameters", "cfg/hyperparameters.json",
                  "--training", "cfg/training.json", "--runs-dir", "second"]) == 0
     again = json.loads((only_run(tmp_path / "second") / "config.json").read_text())
@@ -178,6 +203,11 @@ BAD_INPUTS = {  # case: (files to write, argv after "train", substrings the mess
     "--set bad levels": (None, ["--set", "regime_levels=equal"],
                          ['regime_levels = "equal" is not one of the choices: allowed one of '
                           "'distinct', 'shared'"]),
+    "--set bad schedule": (None, ["--set", "lambda_schedule=step"],
+                           ['lambda_schedule = "step" is not one of the choices: allowed one of '
+                            "'constant', 'warmup', 'cosine'"]),
+    "--set warmup out of range": (None, ["--set", "lambda_warmup=2"],
+                                  ["lambda_warmup = 2 is out of range: allowed numbers 0 to 1"]),
     "--set breaks a combination": (None, ["--set", "token_dim=8"],
                                    ["channel_dim = 64 must equal token_dim = 8",
                                     "(after --set token_dim=8)"]),

@@ -14,7 +14,7 @@ DESIGN_MODEL = dict(token_dim=64, channel_dim=64, expert_dim=64, adapt_dim=32, n
                     lambda_entropy=0.01)
 DESIGN_TRAINING = dict(batch_size=16, sequence_length=10, num_samples=1000, num_epochs=10,
                        learning_rate=0.001)
-EXTRA_MODEL = dict(balance_coef=0.0, gate_summary="mean")
+EXTRA_MODEL = dict(lambda_schedule="constant", lambda_warmup=0.25, balance_coef=0.0, gate_summary="mean")
 EXTRA_TRAINING = dict(dataset="regimes", regime_levels="distinct", csv_path=None, device="auto", seed=0,
                       log_every=10, val_fraction=0.2)
 
@@ -77,9 +77,12 @@ def test_missing_paths_mean_defaults():
 
 
 def test_new_settings_round_trip_through_the_files(tmp_path):
-    cfg = RunConfig().with_overrides({"gate_summary": "conv", "regime_levels": "shared"})
+    cfg = RunConfig().with_overrides({"gate_summary": "conv", "regime_levels": "shared",
+                                      "lambda_schedule": "cosine", "lambda_warmup": 0.1})
     save_run_config(cfg, tmp_path)
-    assert json.loads((tmp_path / "hyperparameters.json").read_text())["gate_summary"] == "conv"
+    hyperparameters = json.loads((tmp_path / "hyperparameters.json").read_text())
+    assert hyperparameters["gate_summary"] == "conv"
+    assert (hyperparameters["lambda_schedule"], hyperparameters["lambda_warmup"]) == ("cosine", 0.1)
     assert json.loads((tmp_path / "training.json").read_text())["regime_levels"] == "shared"
     assert load_run_config(tmp_path / "hyperparameters.json", tmp_path / "training.json") == cfg
 
@@ -136,6 +139,13 @@ BAD_FILES = [
     ("bad summary", "hyperparameters", {"gate_summary": "attention"}, "gate_summary", "'mean', 'conv'"),
     ("summary not text", "hyperparameters", {"gate_summary": 1}, "gate_summary", "'mean', 'conv'"),
     ("bad levels", "training", {"regime_levels": "same"}, "regime_levels", "'distinct', 'shared'"),
+    ("bad schedule", "hyperparameters", {"lambda_schedule": "linear"}, "lambda_schedule",
+     "'constant', 'warmup', 'cosine'"),
+    ("schedule not text", "hyperparameters", {"lambda_schedule": 0}, "lambda_schedule",
+     "'constant', 'warmup', 'cosine'"),
+    ("warmup above 1", "hyperparameters", {"lambda_warmup": 1.5}, "lambda_warmup", "numbers 0 to 1"),
+    ("warmup negative", "hyperparameters", {"lambda_warmup": -0.1}, "lambda_warmup", "numbers 0 to 1"),
+    ("warmup as text", "hyperparameters", {"lambda_warmup": "0.5"}, "lambda_warmup", "numbers 0 to 1"),
     ("batch above windows", "training", {"batch_size": 801}, "batch_size", "allowed integers 1 to 800"),
     ("parameter budget", "hyperparameters",
      {"token_dim": 512, "channel_dim": 512, "expert_dim": 512, "adapt_dim": 128}, "adapt_dim",
@@ -283,6 +293,7 @@ def test_from_dict_rejects_unknown_groups():
     ("balance_coef", "1", 1.0), ("learning_rate", "0.001", 0.001), ("dataset", "csv", "csv"),
     ("device", " cpu ", "cpu"), ("csv_path", "data/x.csv", "data/x.csv"), ("csv_path", "", None),
     ("gate_summary", "conv", "conv"), ("regime_levels", " shared ", "shared"),
+    ("lambda_schedule", "cosine", "cosine"), ("lambda_warmup", "0.5", 0.5), ("lambda_warmup", "1", 1.0),
     ("csv_path", "None", None), ("csv_path", "null", None),
 ])
 def test_parse_value(name, text, expected):
@@ -296,7 +307,8 @@ def test_parse_value(name, text, expected):
     ("lambda_entropy", "nan", "numbers -10 to 10"), ("lambda_entropy", "inf", "numbers -10 to 10"),
     ("learning_rate", "0", "above 0 up to 1"), ("dataset", "Regimes", "'regimes'"),
     ("device", "", "'auto'"), ("gate_summary", "Conv", "'mean', 'conv'"),
-    ("regime_levels", "", "'distinct', 'shared'"),
+    ("regime_levels", "", "'distinct', 'shared'"), ("lambda_schedule", "Warmup", "'constant', 'warmup'"),
+    ("lambda_warmup", "1.01", "numbers 0 to 1"), ("lambda_warmup", "50%", "numbers 0 to 1"),
 ])
 def test_parse_value_refuses(name, text, allowed):
     with pytest.raises(ConfigError) as info:
@@ -311,7 +323,8 @@ def test_parse_value_unknown_name():
 
 def test_format_value_round_trips_every_setting():
     cfg = RunConfig().with_overrides({"dataset": "csv", "csv_path": "x.csv", "learning_rate": 3e-05,
-                                      "gate_summary": "conv", "regime_levels": "shared"})
+                                      "gate_summary": "conv", "regime_levels": "shared",
+                                      "lambda_schedule": "warmup", "lambda_warmup": 0.1})
     for config in (RunConfig(), cfg):
         for name, value in config.flat().items():
             back = parse_value(name, format_value(name, value))

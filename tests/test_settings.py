@@ -126,7 +126,8 @@ def test_bad_url_value_falls_back_to_the_default_with_a_notice(app, text):
     assert [type(e).__name__ for e in app.sidebar.children.values()] == layout
 
 
-@pytest.mark.parametrize("key, text", [("preset", "Nope"), ("dataset", "mnist"), ("device", "tpu")])
+@pytest.mark.parametrize("key, text", [("preset", "Nope"), ("dataset", "mnist"), ("device", "tpu"),
+                                       ("lambda_schedule", "linear")])
 def test_bad_url_choice_falls_back_with_a_notice(app, key, text):
     app.query_params[key] = text
     settings = result(app.run())
@@ -183,7 +184,7 @@ NON_DEFAULTS = {"token_dim": 32, "channel_dim": 32, "expert_dim": 32, "adapt_dim
                 "lambda_entropy": 0.25, "balance_coef": 0.4, "batch_size": 8, "sequence_length": 12,
                 "num_samples": 400, "num_epochs": 3, "learning_rate": 0.002, "dataset": "seattle_weather",
                 "device": "cpu", "seed": 7, "log_every": 5, "val_fraction": 0.25, "gate_summary": "conv",
-                "regime_levels": "shared"}
+                "regime_levels": "shared", "lambda_schedule": "cosine", "lambda_warmup": 0.4}
 
 
 def test_every_setting_round_trips_through_the_url(app):

@@ -29,7 +29,8 @@ EXPERT_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564
 REGIME_PALETTE = ("#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494", "#b3b3b3")
 SERIES_COLORS = {  # metric -> colour, the same in every chart
     "train loss (MSE)": "#222222", "total loss (MSE + λ·H)": "#e6550d", "validation loss": "#3182bd",
-    "routing entropy": "#9467bd", "load entropy": "#2ca02c", "specialisation": "#d62728"}
+    "routing entropy": "#9467bd", "load entropy": "#2ca02c", "specialisation": "#d62728",
+    "λ used (right axis)": "#444444"}  # GREY: λ is a setting, not a measurement
 HEAT_SCHEME = "viridis"  # sequential scheme for probabilities 0..1
 LAMBDA_COLORS = ("#2166ac", "#808080", "#b2182b")  # negative (spread), zero, positive (sharpen)
 

@@ -1,7 +1,8 @@
 """The seven charts of one run (the Train & watch and Runs pages): plain data in, Altair chart or Vega-Lite dict out.
 
   loss_chart           training, total and validation loss against step, λ changes marked
-  entropy_chart        routing entropy, load entropy and specialisation against step, under log2(E)
+  entropy_chart        routing entropy, load entropy and specialisation against step, under log2(E); the
+                       λ each step used on a right-hand axis when it varies (a λ schedule, λ while training)
   gate_load_heatmap    expert x step: the mean gate probability, averaged in step bins
   probe_heatmap        probe sample x expert: each fixed probe sample's gate, grouped by regime
   regime_matrix_chart  expert x regime: the mean gate probability each regime gives each expert
@@ -32,6 +33,7 @@ from ui.reduce import downsample, evenly_spaced, long_series
 from ui.templates import ChartData, chart_builder
 
 MAX_EVENTS = 50  # lambda-change rules drawn per chart (the latest ones)
+LAMBDA_POINTS = 300  # points of the effective-λ line of the entropy chart, out of its MAX_POINTS
 
 EXPLANATIONS = {
     "loss_chart": (
@@ -46,7 +48,8 @@ EXPLANATIONS = {
         "samples; specialisation = load − routing is how much the input tells you which expert it gets. "
         "The dashed ceiling log2(E) means all experts weighted equally; λ > 0 pushes routing entropy down "
         "(sharper choices), λ < 0 pushes it up, and if load entropy falls too the gate is collapsing "
-        "onto a few experts."),
+        "onto a few experts. When λ varies during the run (a λ schedule, or λ changed while training), "
+        "the grey dotted line is the λ each step used, read on the right-hand axis."),
     "gate_load_heatmap": (
         "Each row is an expert, each column a stretch of training steps; the colour is the average "
         "probability the gate gave that expert (0 = never chosen, 1 = always). Balanced use looks like "
@@ -142,6 +145,18 @@ def _with_events(tables, events):
 LOSS_SERIES = {"loss": "train loss (MSE)", "total_loss": "total loss (MSE + λ·H)"}  # column -> series name
 ENTROPY_SERIES = {"routing_entropy": "routing entropy", "load_entropy": "load entropy",
                   "specialisation": "specialisation"}
+LAMBDA_SERIES = "λ used (right axis)"
+
+
+def _lambda_curve(df):
+    """(step, lambda_entropy, series) of the λ each logged step used, when it varies over the run (a
+    schedule, or λ changed while training); None while it is constant, where the curve would add nothing."""
+    if "lambda_entropy" not in df.columns:
+        return None
+    lam = df[["step", "lambda_entropy"]].dropna()
+    if lam["lambda_entropy"].nunique() < 2:
+        return None
+    return downsample(lam, max_points=LAMBDA_POINTS).assign(series=LAMBDA_SERIES)
 
 
 @chart_builder
@@ -186,24 +201,40 @@ def entropy_chart(df, num_experts, smoothing=0.0, events=None, height=340):
     if df is None or len(df) == 0 or "routing_entropy" not in df.columns:
         return _message("no entropies logged yet")
     h_max = math.log2(num_experts) if num_experts > 1 else 1.0
-    tables = {"lines": long_series(df, ENTROPY_SERIES, smoothing, budget=MAX_POINTS),
+    lam = _lambda_curve(df)
+    budget = MAX_POINTS if lam is None else MAX_POINTS - LAMBDA_POINTS
+    tables = {"lines": long_series(df, ENTROPY_SERIES, smoothing, budget=budget),
               "ceiling": pd.DataFrame({"bits": [h_max], "label": [f"log2(E) = {h_max:.2f} bits (max)"]})}
+    if lam is not None:
+        tables["lambda"] = lam
     tables, has_events = _with_events(tables, events)
-    return ChartData(_draw_entropy, dict(h_max=h_max, smoothed=smoothing > 0, events=has_events, height=height),
-                     tables)
+    return ChartData(_draw_entropy, dict(h_max=h_max, smoothed=smoothing > 0, events=has_events,
+                                         lambda_curve=lam is not None, height=height), tables)
 
 
-def _draw_entropy(table, slot, *, h_max, smoothed, events, height):
+def _draw_entropy(table, slot, *, h_max, smoothed, events, lambda_curve, height):
     y_scale = alt.Scale(domain=[0, h_max * 1.08], nice=False, clamp=True)
-    layers = _line_layers(table("lines"), series_scale(list(ENTROPY_SERIES.values())), "bits", y_scale,
-                          smoothed)
+    colors = series_scale([*ENTROPY_SERIES.values(), *([LAMBDA_SERIES] if lambda_curve else [])])
+    layers = _line_layers(table("lines"), colors, "bits", y_scale, smoothed)
     tooltip = ["label:N"]
     layers.append(alt.Chart(table("ceiling")).mark_rule(strokeDash=[8, 5], strokeWidth=2.5, color=GREY)
                   .encode(y=alt.Y("bits:Q", scale=y_scale), tooltip=tooltip))
     layers.append(alt.Chart(table("ceiling")).mark_text(align="left", baseline="bottom", dx=6, dy=-4,
                                                         fontSize=FONT, color=GREY)
                   .encode(x=alt.value(0), y=alt.Y("bits:Q", scale=y_scale), text="label:N", tooltip=tooltip))
-    return finish(alt.layer(*layers, *(_event_layers(table("events")) if events else [])), height)
+    chart = alt.layer(*layers, *(_event_layers(table("events")) if events else []))
+    if lambda_curve:  # λ has its own scale: the entropies' layers share the bits axis, λ gets the right one
+        chart = alt.layer(chart, _lambda_layer(table("lambda"), colors)).resolve_scale(y="independent")
+    return finish(chart, height)
+
+
+def _lambda_layer(lam, colors):
+    """The λ each step used (lambda_entropy of metrics.csv) as a dotted line on a right-hand axis."""
+    return alt.Chart(lam).mark_line(strokeWidth=2.5, strokeDash=[2, 3]).encode(
+        x=alt.X("step:Q", axis=step_axis(), scale=alt.Scale(zero=False, nice=False)),
+        y=alt.Y("lambda_entropy:Q", scale=alt.Scale(zero=True), axis=axis("λ used", orient="right", grid=False)),
+        color=alt.Color("series:N", scale=colors, legend=series_legend()),
+        tooltip=[alt.Tooltip("step:Q", format=","), alt.Tooltip("lambda_entropy:Q", title="λ used", format=".4g")])
 
 
 # ---- heatmaps -----------------------------------------------------------------------------------

@@ -36,15 +36,15 @@ from ui.text import plain
 
 # Expander title -> (settings in it, open by default). Regularisation is what users play with.
 SECTIONS = {
-    "Regularisation": (("lambda_entropy", "balance_coef"), True),
+    "Regularisation": (("lambda_entropy", "lambda_schedule", "lambda_warmup", "balance_coef"), True),
     "Model": (("token_dim", "channel_dim", "expert_dim", "adapt_dim", "num_experts", "gate_summary"), False),
     "Training": (("batch_size", "sequence_length", "num_samples", "num_epochs", "learning_rate",
                   "seed", "log_every", "val_fraction"), False),
     "Data": (("dataset", "regime_levels"), False),
     "Device": (("device",), False),
 }
-STEPS = {"lambda_entropy": 0.05, "balance_coef": 0.05, "learning_rate": 1e-4, "val_fraction": 0.05}
-FORMATS = {"learning_rate": "%.4g", "val_fraction": "%.2f"}  # other floats "%.3g", ints "%.12g"
+STEPS = {"lambda_entropy": 0.05, "lambda_warmup": 0.05, "balance_coef": 0.05, "learning_rate": 1e-4, "val_fraction": 0.05}
+FORMATS = {"learning_rate": "%.4g", "val_fraction": "%.2f", "lambda_warmup": "%.2f"}  # other floats "%.3g", ints "%.12g"
 PRESET_KEY = "preset"
 MAX_UPLOAD_MB = 20
 _URL_CHECKED = "_settings_url_checked"  # session flag: the URL is checked on the first render only

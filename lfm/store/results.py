@@ -66,6 +66,20 @@ def _number(value) -> float:
     return math.nan if value is None else float(value)
 
 
+def _lambda_changed(reader: RunReader, run_id: str, settings, last: dict) -> bool:
+    """Whether λ was changed while the run trained (λ while training, `lfm control --lambda`)."""
+    lam = settings["lambda_entropy"]
+    if not last or lam is None:
+        return False
+    same = lambda value: math.isclose(_number(value), lam, rel_tol=1e-9, abs_tol=1e-12)  # noqa: E731
+    if settings["lambda_schedule"] in (None, "constant"):
+        # the last row holds the λ in force then; a change mid-run makes it differ from the config's
+        return not same(last.get(Metric.LAMBDA_ENTROPY, lam))
+    # with a schedule the rows hold λ x the schedule's factor: the changes themselves are in events.jsonl
+    return any(e.get("kind") == "lambda_change" and not same(e.get("value"))
+               for e in reader.read_events(run_id))
+
+
 def final_metrics(reader: RunReader, run_id: str) -> dict:
     """One run's final numbers, keyed as RESULT_COLUMNS; NaN where the run has not logged a value yet."""
     summary = reader.summary(run_id)
@@ -86,9 +100,7 @@ def final_metrics(reader: RunReader, run_id: str) -> dict:
         "state": summary.state,
         "dataset": settings["dataset"],
         Metric.LAMBDA_ENTROPY: _number(lam),
-        # the last row holds the λ in force then; a change mid-run makes it differ from the config's
-        "lambda_changed": bool(last) and lam is not None and not math.isclose(
-            _number(last.get(Metric.LAMBDA_ENTROPY, lam)), lam, rel_tol=1e-9, abs_tol=1e-12),
+        "lambda_changed": _lambda_changed(reader, run_id, settings, last),
         Metric.BALANCE_COEF: _number(settings["balance_coef"]),
         "seed": settings["seed"],
         "num_experts": num_experts,

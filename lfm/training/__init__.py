@@ -5,6 +5,7 @@ and executing one run.
     callbacks.py   the callback protocol, TrainEvent and the adapter for plain functions
     control.py     TrainingControl: stop, pause, step, change lambda from another thread
     metrics.py     MetricsAccumulator: device-side sums, fetched once per log step
+    schedule.py    the lambda schedule: the factor (constant, warmup, cosine) that scales lambda per step
     evaluate.py    validation_loss, shared with the CLI
     devices.py     available_devices, resolve_device
     experiment.py  prepare_run / execute: one run from a RunConfig into the run store

@@ -23,6 +23,7 @@ from lfm.store import RunWriter, provenance
 from .control import TrainingControl
 from .devices import resolve_device
 from .loop import SEED_LOCK, TrainResult, train_model
+from .schedule import LambdaSchedule
 from .steering import ControlListener
 
 
@@ -87,7 +88,7 @@ def execute(run: PreparedRun, *, control: TrainingControl | None = None, callbac
     writer = open_run(run)
     control = control or TrainingControl()
     steering = ControlListener(writer.path, control)  # commands sent through the run folder, from anywhere
-    t = run.config.training
+    t, m = run.config.training, run.config.model
     try:
         writer.record_provenance(provenance.collect(backend=backend, **torch_facts(t.device)))
         return train_model(
@@ -103,6 +104,7 @@ def execute(run: PreparedRun, *, control: TrainingControl | None = None, callbac
             val_data=(run.data.x_val, run.data.y_val),
             probe=run.data.probe(),
             regime_names=run.data.regime_names,
+            lambda_schedule=LambdaSchedule(m.lambda_schedule, m.lambda_warmup),
         )
     finally:
         writer.close()

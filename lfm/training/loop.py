@@ -6,14 +6,18 @@ Like minGPT's trainer, this file knows nothing about the UI: whoever wants to wa
 numbers: MetricsAccumulator.record's means (lfm/training/metrics.py) plus step, epoch, total_steps, time_s,
 samples_per_s, lambda_entropy, balance_coef, val_loss (or None) and, given a probe, probe_gates.
 
+lambda_entropy is the weight the entropy term had on the record's last step: the base lambda (the
+setting, replaced by any "λ while training" change) times the lambda schedule's factor at that step
+(lfm/training/schedule.py; constant: 1, so the base itself).
+
 Metrics are accumulated in tensors on the training device and copied to the host only at log steps, so
 a GPU run does not synchronise on every step. For the same reason a NaN/Inf loss is noticed at the next
 log step; the run then ends as "diverged at step N" with the first bad step, never silently.
 
 Read it top to bottom like nanoGPT's train.py: train_model builds a Trainer, and Trainer.run is
     1. on_train_start(info)
-    2. train_epochs: per batch obey_control (pause, stop, new lambda), train_step, and every log_every
-       steps a check for divergence and one record (log)
+    2. train_epochs: per batch obey_control (pause, stop, new base lambda), schedule_lambda (this step's
+       weight), train_step, and every log_every steps a check for divergence and one record (log)
     3. outcome: finished, stopped or diverged; then log_final writes the last record
     4. on_train_end(result, model); an exception anywhere in 2-3 ends the run as failed instead.
 """
@@ -33,6 +37,7 @@ from .control import TrainingControl
 from .devices import available_devices, resolve_device  # noqa: F401 (available_devices: older imports)
 from .evaluate import scored, validation_loss
 from .metrics import MetricsAccumulator
+from .schedule import LambdaSchedule
 
 # Held while seeding torch's process-wide generator and drawing from it (model initialisation), so runs
 # starting in several threads at once (the dashboard's queue) each get exactly their own seed's weights.
@@ -62,12 +67,14 @@ def train_model(
     val_data: tuple[torch.Tensor, torch.Tensor] | None = None,
     probe: tuple[torch.Tensor, torch.Tensor | None] | None = None,
     regime_names: list[str] | None = None,
+    lambda_schedule: LambdaSchedule | None = None,
 ) -> TrainResult:
     """Train with Adam on MSE + lambda * H_route (+ balance_coef * (log2 E - H_load)).
 
     dataloader yields (x, y) or (x, y, regime_labels). callbacks: objects with on_* methods or functions
     of a TrainEvent (lfm/training/callbacks.py). val_data: held-out (x, y) for val_loss; probe: fixed
-    inputs (and their labels) whose gates every record carries. Returns how the run ended; never raises
+    inputs (and their labels) whose gates every record carries. lambda_schedule: how the model's lambda
+    (the base) is scaled step by step; None is constant. Returns how the run ended; never raises
     for a diverged or failing run (the reason is in the result and in the callbacks' train_end).
     """
     callbacks = Callbacks(callbacks)
@@ -77,7 +84,7 @@ def train_model(
     trainer = Trainer(
         model, dataloader, num_epochs, learning_rate, device=resolve_device(device), callbacks=callbacks,
         control=control or TrainingControl(), log_every=log_every, val_data=val_data, probe=probe,
-        regime_names=regime_names,
+        regime_names=regime_names, lambda_schedule=lambda_schedule or LambdaSchedule(),
     )  # fmt: skip
     return trainer.run()
 
@@ -88,7 +95,8 @@ class Trainer:
     def __init__(self, model, dataloader, num_epochs: int, learning_rate: float, *, device: torch.device,
                  callbacks: Callbacks, control: TrainingControl, log_every: int,
                  val_data: tuple[torch.Tensor, torch.Tensor] | None,
-                 probe: tuple[torch.Tensor, torch.Tensor | None] | None, regime_names: list[str] | None):
+                 probe: tuple[torch.Tensor, torch.Tensor | None] | None, regime_names: list[str] | None,
+                 lambda_schedule: LambdaSchedule):
         self.model = model.to(device).train()
         self.dataloader = dataloader
         self.num_epochs = num_epochs
@@ -104,6 +112,8 @@ class Trainer:
         self.probe_labels = probe[1].tolist() if probe is not None and probe[1] is not None else None
         self.regime_names = regime_names
         self.total_steps = num_epochs * len(dataloader)
+        self.schedule = lambda_schedule
+        self.base_lambda = self.model.moe.lambda_entropy  # the schedule scales this; λ while training replaces it
         num_regimes = len(regime_names) if regime_names else 0  # K; 0: regime labels are ignored
         self.metrics = MetricsAccumulator(model.moe.num_experts, num_regimes, device)
         # the progress, advanced by the methods below
@@ -145,6 +155,7 @@ class Trainer:
             for batch in self.dataloader:
                 if not self.obey_control():
                     return
+                self.schedule_lambda()
                 self.train_step(batch)
                 if self.step % self.log_every == 0:
                     if self.diverged():
@@ -154,15 +165,19 @@ class Trainer:
             self.epochs_since_val += 1
 
     def obey_control(self) -> bool:
-        """Before a step: wait while paused; False once stopped; otherwise apply a new lambda, if any."""
+        """Before a step: wait while paused; False once stopped; otherwise take a new base lambda, if any."""
         self.interval_start += self.control.wait_while_paused(self.callbacks.on_paused)  # pauses don't count
         if self.control.stopped:
             return False
         new_lambda = self.control.take_lambda()
         if new_lambda is not None:
-            self.model.moe.lambda_entropy = new_lambda
+            self.base_lambda = new_lambda
             self.callbacks.on_lambda_change({"step": self.step, "kind": "lambda_change", "value": new_lambda})
         return True
+
+    def schedule_lambda(self) -> None:
+        """Set the entropy term's weight for the next step: the base lambda times the schedule's factor."""
+        self.model.moe.lambda_entropy = self.base_lambda * self.schedule.factor(self.step, self.total_steps)
 
     def train_step(self, batch) -> None:
         """One optimiser step on (x, y[, labels]); its metrics stay on the device, nothing is synced."""
