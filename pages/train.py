@@ -5,9 +5,11 @@ import streamlit as st
 from lfm.config import ConfigError, check_value
 from lfm.data import DataError
 from lfm.datasets import DATASETS
+from lfm.store.damage import RunDamaged
+from lfm.store.files import UnsafeFile
 from lfm.store.schema import LIVE_STATES, Metric, RunState
 from lfm.lab.controls import RunControls
-from ui import state
+from ui import damaged, state
 from ui.live import all_charts, forget_run_list, list_runs, progress, run_label, run_view, watch_for_new_runs
 from ui.settings import render_settings
 from ui.routing import through_router
@@ -58,7 +60,13 @@ summary = next((r for r in runs if r.run_id == run_id), None)
 if summary is None:
     st.warning(f"Run {run_id} is no longer in the run store.")
     st.stop()
-controls = RunControls(reader.runs_dir, run_id, reader.status(run_id), job=job, manager=manager)
+if summary.problem:
+    damaged.warn(run_id, summary.problem)
+try:
+    status = reader.status(run_id)
+except (RunDamaged, UnsafeFile):  # said above: steer it by what its job (if any) knows
+    status = {"state": summary.state}
+controls = RunControls(reader.runs_dir, run_id, status, job=job, manager=manager)
 job_state = controls.state
 if controls.active and not controls.in_memory:
     st.caption("This run trains outside this dashboard's threads (a CLI, a worker process, Ray or "
@@ -77,7 +85,8 @@ if c3.button("Stop", icon=":material/stop:", disabled=off, width="stretch"):
     controls.stop()
     st.rerun()
 started_with = summary.settings["lambda_entropy"] or 0.0
-current = (summary.last_metrics or {}).get(Metric.LAMBDA_ENTROPY, started_with)  # after changes
+current = (summary.last_metrics or {}).get(Metric.LAMBDA_ENTROPY)  # after changes
+current = started_with if current is None else current
 new_lambda = c4.number_input("λ while training", value=float(current), step=0.05, disabled=off,
                              format="%.3f", key=f"live_lambda_{run_id}",
                              help="Changes lambda_entropy from the next step on, without a restart; "
@@ -103,7 +112,8 @@ live = job_state in LIVE_STATES
 @st.fragment(run_every=refresh_s if live else None)
 def live_view():
     view = run_view(run_id)
-    view.refresh(reader, watcher)
+    with damaged.guarded(run_id):
+        view.refresh(reader, watcher)
     now = manager.by_run_id(run_id)
     current = now.state if now else RunControls(reader.runs_dir, run_id, view.status).state
     progress(view, summary.settings, current)

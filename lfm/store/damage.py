@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .schema import LOAD_PREFIX, Metric, load_column
+from .schema import LOAD_PREFIX, METRIC_COLUMNS, Metric, load_column
 
 
 class RunDamaged(ValueError):
@@ -105,6 +105,9 @@ def check_config(record: Any) -> dict:
     record = json_object(record, "config.json")
     for group in ("hyperparameters", "training", "meta"):
         _field(record, group, (dict,), "config.json", "a group of settings" if group != "meta" else "labels")
+    meta = _field(record, "meta", (dict,), "config.json", "labels") or {}
+    for label in ("group", "task"):  # a sweep's id and a job's token: compared and used as keys
+        _field(meta, label, (str,), "config.json", f"the run's {label} label", "meta: ")
     _field(record, "name", (str,), "config.json", "the run's name")
     _field(record, "created", (str,), "config.json", "when the run was made")
     return record
@@ -205,13 +208,14 @@ def load_columns(names: list[str]) -> list[str]:
 
 
 def check_header(line: bytes) -> list[str]:
-    """metrics.csv's column names: text, unique, with a step column and load_0..load_{E-1} in order."""
+    """metrics.csv's column names: text, unique, every metric column, and load_0..load_{E-1} in order."""
     try:
         names = line.decode("utf-8").strip().split(",")
     except UnicodeDecodeError:
         raise RunDamaged("metrics.csv", "not text (binary data)") from None
-    if Metric.STEP not in names:
-        raise RunDamaged("metrics.csv", f"line 1 (the header) has no \"{Metric.STEP}\" column")
+    missing = [c for c in METRIC_COLUMNS if c not in names]  # every page may chart any of them
+    if missing:
+        raise RunDamaged("metrics.csv", f"line 1 (the header) lacks the column(s) {', '.join(missing)[:80]}")
     if len(set(names)) != len(names) or "" in names:
         raise RunDamaged("metrics.csv", "line 1 (the header) repeats a column or leaves one unnamed")
     loads = load_columns(names)

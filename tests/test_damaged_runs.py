@@ -1,0 +1,165 @@
+"""A damaged run is shown as damaged, never hidden and never fatal (lfm/store/damage.py, ui/damaged.py).
+
+One tiny run is trained once per module, in a lesson set (so the Sweep and Lessons pages show it too) and
+with a checkpoint (so Explore lists it). Each test copies it, damages one of its files in one way, and
+renders every page of the dashboard with AppTest: none may show an exception, and Runs must list the run
+as "unreadable" naming the damaged file. The readers are also checked directly: each damage raises
+RunDamaged naming the file, never a KeyError or TypeError.
+"""
+import json
+import shutil
+
+import pytest
+
+from lfm.config import RunConfig
+from lfm.lab.lessons import LESSONS
+from lfm.store import RunReader
+from lfm.store.damage import RunDamaged
+from lfm.training.experiment import execute, prepare_run
+from support import new_app
+from tiny import TINY_SETTINGS
+
+GROUP = "lessons-damaged"  # a lesson set is a sweep group too: Sweep and Lessons both show it
+PAGES = ("pages/train.py", "pages/runs.py", "pages/compare.py", "pages/sweep.py", "pages/explore.py",
+         "pages/lessons.py")
+
+
+def _json(value) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _edit_json(edit):
+    """A damage that rewrites a JSON file's object: edit(record) changes it in place."""
+    def damage(data: bytes) -> bytes:
+        record = json.loads(data)
+        edit(record)
+        return _json(record)
+    return damage
+
+
+def _edit_lines(edit):
+    """A damage of a line-based file: edit(lines) returns the new list of lines (without newlines)."""
+    def damage(data: bytes) -> bytes:
+        return b"\n".join(edit(data.rstrip(b"\n").split(b"\n"))) + b"\n"
+    return damage
+
+
+def _replace_cell(lines, line: int, column: str, value: bytes):
+    header = lines[0].split(b",")
+    cells = lines[line].split(b",")
+    cells[header.index(column.encode())] = value
+    return [*lines[:line], b",".join(cells), *lines[line + 1:]]
+
+
+BINARY = bytes(range(256)) * 4
+MISSING = None  # the file is removed
+
+# file -> {way: bytes -> bytes, or MISSING}; every way leaves a run the readers must name as damaged
+DAMAGES = {
+    "config.json": {
+        "missing": MISSING, "empty": lambda d: b"", "not JSON": lambda d: b"{not json",
+        "binary": lambda d: BINARY, "a list": lambda d: _json([1, 2]),
+        "hyperparameters a list": _edit_json(lambda r: r.update(hyperparameters=[1])),
+        "name a number": _edit_json(lambda r: r.update(name=7)),
+        "group a list": _edit_json(lambda r: r["meta"].update(group=["x"])),
+        "huge line": lambda d: b"[" * 200_000,
+    },
+    "status.json": {
+        "empty": lambda d: b"", "not JSON": lambda d: b"running", "a list": lambda d: _json(["finished"]),
+        "bad heartbeat": _edit_json(lambda r: r.update(updated="yesterday")),
+        "state a number": _edit_json(lambda r: r.update(state=3)),
+        "pid text": _edit_json(lambda r: r.update(pid="1234")),
+    },
+    "info.json": {
+        "not JSON": lambda d: b"\x00\x01", "a list": lambda d: _json([4]),
+        "num_experts text": _edit_json(lambda r: r.update(num_experts="abc")),
+        "num_experts disagrees": _edit_json(lambda r: r.update(num_experts=r["num_experts"] + 3)),
+        "regime_names a number": _edit_json(lambda r: r.update(regime_names=5)),
+    },
+    "metrics.csv": {
+        "binary": lambda d: BINARY,
+        "extra field": _edit_lines(lambda ls: [*ls[:3], ls[3] + b",1.0", *ls[4:]]),
+        "missing field": _edit_lines(lambda ls: [*ls[:-1], ls[-1].rsplit(b",", 1)[0]]),
+        "text in step": _edit_lines(lambda ls: _replace_cell(ls, 2, "step", b"two")),
+        "text in loss": _edit_lines(lambda ls: _replace_cell(ls, len(ls) - 1, "loss", b"lots")),
+        "fractional step": _edit_lines(lambda ls: _replace_cell(ls, 1, "step", b"1.5")),
+        "header without loss": _edit_lines(lambda ls: [ls[0].replace(b",loss,", b",lost,"), *ls[1:]]),
+        "truncated line": _edit_lines(lambda ls: [*ls[:2], ls[2][:10], *ls[3:]]),
+        "header only binary": lambda d: b"\xff\xfe\x00\n" + d.split(b"\n", 1)[1],
+    },
+    "gates.jsonl": {
+        "a bare number": lambda d: d + b"7\n",
+        "a list": lambda d: d + b"[1, 2]\n",
+        "not JSON": lambda d: d + b"{\"step\": 9, \"probe_gates\": [[\n",
+        "ragged matrix": lambda d: d + _json({"step": 99, "probe_gates": [[0.5, 0.5], [1.0]],
+                                              "regime_matrix": None}) + b"\n",
+        "text step": lambda d: d + _json({"step": "x", "probe_gates": None, "regime_matrix": None}) + b"\n",
+    },
+    "events.jsonl": {
+        "garbage": lambda d: b"\x00garbage\n",
+        "a bare number": lambda d: b"3\n",
+        "value text": lambda d: _json({"step": 1, "kind": "lambda_change", "value": "big"}) + b"\n",
+        "no step": lambda d: _json({"kind": "lambda_change", "value": 0.1}) + b"\n",
+    },
+}
+CASES = [(file, way) for file, ways in DAMAGES.items() for way in ways]
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    """The folder of one finished tiny run of a lesson set, with a checkpoint and a lambda-change event."""
+    runs_dir = tmp_path_factory.mktemp("base") / "runs"
+    config = RunConfig().with_overrides({**TINY_SETTINGS, "num_samples": 48})
+    run = prepare_run(config, runs_dir, name=f"{GROUP} {LESSONS[0].key} seed 0", meta={"group": GROUP})
+    assert execute(run).status == "finished"
+    path = runs_dir / run.run_id
+    with open(path / "events.jsonl", "a") as events:  # a lambda change, so events.jsonl exists to damage
+        events.write(_json({"step": 1, "time": 0.0, "kind": "lambda_change", "value": 0.2}).decode() + "\n")
+    return path
+
+
+def damaged_copy(base_run, runs_dir, file: str, way: str) -> str:
+    """Copy the base run into runs_dir and damage one of its files; returns the run id."""
+    target = runs_dir / base_run.name
+    shutil.copytree(base_run, target)
+    damage = DAMAGES[file][way]
+    if damage is MISSING:
+        (target / file).unlink()
+    else:
+        (target / file).write_bytes(damage((target / file).read_bytes()))
+    return base_run.name
+
+
+@pytest.mark.parametrize("file, way", CASES, ids=[f"{f}-{w}" for f, w in CASES])
+def test_a_damaged_run_is_listed_with_its_problem(base_run, tmp_path, file, way):
+    runs_dir = tmp_path / "runs"
+    run_id = damaged_copy(base_run, runs_dir, file, way)
+    reader = RunReader(runs_dir)
+    (summary,) = reader.list_runs()
+    assert summary.run_id == run_id and summary.damage is not None, f"{file} {way}: not seen as damaged"
+    assert summary.damage.file == file and summary.problem.startswith(f"{file}: "), summary.problem
+    if file != "config.json":  # the rest of the run is still read: its name and settings
+        assert summary.name and summary.settings["num_experts"] == 4
+    readers = (lambda: reader.status(run_id), lambda: reader.config(run_id), lambda: reader.info(run_id),
+               lambda: reader.read_metrics(run_id), lambda: reader.read_new(run_id, gates="last"),
+               lambda: reader.read_gates(run_id), lambda: reader.read_events(run_id))
+    for read in readers:  # each reader reads or names the damage; nothing else escapes
+        try:
+            read()
+        except (RunDamaged, FileNotFoundError):
+            pass
+
+
+@pytest.mark.parametrize("file, way", CASES, ids=[f"{f}-{w}" for f, w in CASES])
+def test_every_page_renders_a_damaged_run(base_run, runs_dir, file, way):
+    run_id = damaged_copy(base_run, runs_dir, file, way)
+    at = new_app()
+    at.run()
+    assert not at.exception, f"Train & watch: {at.exception}"
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        assert not at.exception, f"{page}: {at.exception}"
+        if page == "pages/runs.py":
+            table = at.dataframe[0].value
+            problem = table.set_index("run").loc[run_id, "problem"]
+            assert problem.startswith(f"unreadable: {file}: "), problem
