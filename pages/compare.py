@@ -13,9 +13,11 @@ import streamlit as st
 
 from lfm.store.results import curves, results_table
 from lfm.store import RunReader
+from lfm.store.damage import RunDamaged
+from lfm.store.files import UnsafeFile
 from lfm.lab.sweep import sweep_groups
 from lfm.store.schema import BITS_METRICS, LIVE_STATES, Metric, RunState
-from ui import lab_charts, state
+from ui import damaged, lab_charts, state
 from ui.live import list_runs, watch_for_new_runs
 from ui.routing import through_router
 
@@ -140,13 +142,19 @@ def matrices(run_ids):
 
     found, lams, labels, names = [], [], [], None
     for run_id in sorted(run_ids, key=key):
-        snapshot = next(iter(reader.read_gates(run_id, last_only=True)), {})
+        if by_id[run_id].problem:
+            continue  # named above the table
+        try:
+            snapshot = next(iter(reader.read_gates(run_id, last_only=True)), {})
+            regimes = (reader.info(run_id) or {}).get("regime_names") if snapshot.get("regime_matrix") else None
+        except (RunDamaged, UnsafeFile):  # damaged since it was listed: left out, as from the table
+            continue
         if snapshot.get("regime_matrix"):
             lam, balance, seed = key(run_id)
             found.append(snapshot["regime_matrix"])
             lams.append(lam)
             labels.append(f"λ={lam:g} · b={balance:g} · seed {seed}")
-            names = names or (reader.info(run_id) or {}).get("regime_names")
+            names = names or regimes
     return found, lams, labels, names
 
 
@@ -170,6 +178,7 @@ def comparison():
     st.caption(lab_charts.LAB_EXPLANATIONS["compare_curves_chart"])
 
     st.subheader("Final numbers")
+    damaged.warn_damaged(by_id[run_id] for run_id in selected)
     table = results_table(reader, selected).sort_values(["lambda_entropy", "balance_coef", "seed"], kind="stable")
     st.dataframe(table, hide_index=True, width="stretch", column_config=lab_charts.results_column_config())
     st.download_button("Download the table (CSV)", table.to_csv(index=False), "lfm-compare.csv", "text/csv",

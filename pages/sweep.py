@@ -16,7 +16,7 @@ from lfm.data import DataError
 from lfm.store.results import results_table
 from lfm.lab.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse_values, plan_sweep,
                        submit_sweep, sweep_groups, sweep_progress)
-from ui import lab_charts, state
+from ui import damaged, lab_charts, state
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
 from ui.settings import BACKEND_LABELS, render_settings
 from ui.routing import through_router
@@ -127,6 +127,7 @@ def sweep_view():
             manager.stop(job)
         st.rerun()
 
+    damaged.warn_damaged(r for r in list_runs(reader, watcher) if r.run_id in progress.run_ids)
     table = results_table(reader, progress.run_ids).sort_values(["lambda_entropy", "balance_coef", "seed"],
                                                                   kind="stable")
     st.altair_chart(lab_charts.sweep_summary_chart(table), width="content")

@@ -144,11 +144,6 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=1))
 
 
-def read_json(path: Path) -> Any:
-    with open_file(path, "r", encoding="utf-8") as f:
-        return json.load(f)
-
-
 def format_cell(value: Any) -> str:
     if value is None:
         return ""
