@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .schema import LOAD_PREFIX, METRIC_COLUMNS, Metric, load_column
+from .schema import LOAD_PREFIX, METRIC_COLUMNS, PAUSED_FLAG, Metric, load_column
 
 
 class RunDamaged(ValueError):
@@ -120,7 +120,7 @@ def check_status(record: Any) -> dict:
                              ("hostname", (str,), "the writer's host"), ("pid", (int,), "the writer's process"),
                              ("updated", NUMBER, "the heartbeat"), ("step", (int,), "steps taken"),
                              ("total_steps", (int,), "steps planned"), ("started", (str,), "start time"),
-                             ("ended", (str,), "end time"), ("paused", (bool,), "paused flag")):
+                             ("ended", (str,), "end time"), (PAUSED_FLAG, (bool,), "paused flag")):
         _field(record, key, kinds, "status.json", what)
     if not math.isfinite(float(record.get("updated") or 0)):
         raise RunDamaged("status.json", f"\"updated\" (the heartbeat) is {_shown(record['updated'])}")
