@@ -187,3 +187,15 @@ def test_every_page_renders_runs_damaged_in_each_way(base_run, runs_dir, file):
                 at.selectbox(key="explore_run").set_value(run_id).run()
                 assert not at.exception, f"Explore, {file} {way}: {at.exception}"
                 assert at.error, f"Explore, {file} {way}: loaded without a word"
+
+
+def test_the_cli_lists_a_damaged_run_and_refuses_to_export_it(base_run, tmp_path, capsys):
+    from lfm.cli import main
+
+    runs_dir = tmp_path / "runs"
+    run_id = damaged_copy(base_run, runs_dir, "metrics.csv", "extra field")
+    assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert run_id in out and f"{run_id} is unreadable: metrics.csv: line 4 has" in err
+    assert main(["export", run_id, "--runs-dir", str(runs_dir), "--files", str(tmp_path / "out")]) == 2
+    assert "unreadable: metrics.csv: line 4" in capsys.readouterr().err

@@ -103,8 +103,8 @@ def check_config(record: Any) -> dict:
     """config.json: an object whose "hyperparameters" and "training" are objects (the settings inside are
     judged by lfm.config.settings_of, which reads what it can)."""
     record = json_object(record, "config.json")
-    for group in ("hyperparameters", "training", "meta"):
-        _field(record, group, (dict,), "config.json", "a group of settings" if group != "meta" else "labels")
+    for group in ("hyperparameters", "training"):
+        _field(record, group, (dict,), "config.json", "a group of settings")
     meta = _field(record, "meta", (dict,), "config.json", "labels") or {}
     for label in ("group", "task"):  # a sweep's id and a job's token: compared and used as keys
         _field(meta, label, (str,), "config.json", f"the run's {label} label", "meta: ")
@@ -202,6 +202,12 @@ def json_records(data: bytes, file: str, check, first_line: int | None = 1) -> l
 
 # ---- metrics.csv ------------------------------------------------------------------------------------
 
+# The metrics.csv columns a run must have: the pages chart each of them. Every run folder written so far
+# has all of METRIC_COLUMNS; a column added to METRICS later is absent from older runs, so it must not be
+# added here (docs/architecture.md, "Changing the run folder"), and the pages must do without it.
+REQUIRED_COLUMNS = METRIC_COLUMNS
+
+
 def load_columns(names: list[str]) -> list[str]:
     """The per-expert columns among metrics.csv's names: load_0, load_1, ... (not load_entropy)."""
     return [c for c in names if c.startswith(LOAD_PREFIX) and c[len(LOAD_PREFIX):].isdigit()]
@@ -213,7 +219,7 @@ def check_header(line: bytes) -> list[str]:
         names = line.decode("utf-8").strip().split(",")
     except UnicodeDecodeError:
         raise RunDamaged("metrics.csv", "not text (binary data)") from None
-    missing = [c for c in METRIC_COLUMNS if c not in names]  # every page may chart any of them
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         raise RunDamaged("metrics.csv", f"line 1 (the header) lacks the column(s) {', '.join(missing)[:80]}")
     if len(set(names)) != len(names) or "" in names:
