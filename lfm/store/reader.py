@@ -101,39 +101,39 @@ class RunReader:
         found is kept in .damage (the rest is read where it can be) rather than raised.
 
         FileNotFoundError when the folder is gone, or has no config.json while its writer is still creating it."""
-        path = self.path(run_id)
+        folder = self.path(run_id)
         found: list[RunDamaged] = []
         try:
-            raw = self._config_record(run_id)
+            raw = self._config_record(folder)
         except FileNotFoundError:
-            if not path.is_dir() or self._status_or_none(run_id, []).get("state") == RunState.RUNNING:
+            if not folder.is_dir() or self._status_or_none(folder, []).get("state") == RunState.RUNNING:
                 raise  # gone, or just being created: status.json comes first, config.json last
             raw, found = {}, [RunDamaged("config.json", "missing")]
         except (RunDamaged, OSError) as exc:
             raw = {}
             found.append(_as_damage(exc, "config.json"))
-        status = self._status_or_none(run_id, found)
+        status = self._status_or_none(folder, found)
         last = None
-        checks = {"metrics.csv": self._check_metrics, "info.json": self.info, "events.jsonl": self.read_events,
-                  "gates.jsonl": lambda r: self.read_gates(r, last_only=True)}  # gates: its tail only, it is large
+        checks = {"metrics.csv": self._check_metrics, "info.json": self._info, "events.jsonl": self._events,
+                  "gates.jsonl": self._last_gates}  # gates.jsonl: its tail only, it can be large
         for file, check in checks.items():
             try:
-                check(run_id)
+                check(folder)
             except (RunDamaged, OSError) as exc:
                 found.append(_as_damage(exc, file))
         if not any(d.file == "metrics.csv" for d in found):
             try:
-                last = self.last_metrics(run_id)
+                last = self._last_metrics(folder)
             except (RunDamaged, OSError) as exc:
                 found.append(_as_damage(exc, "metrics.csv"))
         config = {k: v for k, v in raw.items() if k not in RUN_LABELS}
-        return RunSummary(run_id, raw.get("name"), status["state"], raw.get("created"), config, last, path,
+        return RunSummary(run_id, raw.get("name"), status["state"], raw.get("created"), config, last, folder,
                           status, raw.get("meta") or {}, found[0] if found else None)
 
-    def _status_or_none(self, run_id: str, found: list[RunDamaged]) -> dict:
-        """status(), or {"state": UNKNOWN} with its damage added to found."""
+    def _status_or_none(self, folder: Path, found: list[RunDamaged]) -> dict:
+        """_status(), or {"state": UNKNOWN} with its damage added to found."""
         try:
-            return self.status(run_id)
+            return self._status(folder)
         except (RunDamaged, OSError) as exc:
             found.append(_as_damage(exc, "status.json"))
             return {"state": RunState.UNKNOWN}
@@ -141,8 +141,11 @@ class RunReader:
     def status(self, run_id: str) -> dict:
         """status.json with its "state" a RunState; a run recorded as running whose writer is gone reads
         INTERRUPTED (and "recorded_state" keeps RUNNING). No status.json (yet) reads UNKNOWN."""
+        return self._status(self.path(run_id))
+
+    def _status(self, folder: Path) -> dict:
         try:
-            status = check_status(self._json(run_id, "status.json"))
+            status = check_status(_json(folder, "status.json"))
         except FileNotFoundError:
             return {"state": RunState.UNKNOWN}
         state = RunState.parse(status.get("state"))
@@ -151,20 +154,25 @@ class RunReader:
         return {**status, "state": state}
 
     def config(self, run_id: str) -> dict:
-        raw = self._config_record(run_id)
+        raw = self._config_record(self.path(run_id))
         return {k: v for k, v in raw.items() if k not in RUN_LABELS}
 
-    def _config_record(self, run_id: str) -> dict:
+    @staticmethod
+    def _config_record(folder: Path) -> dict:
         """config.json as written: the RunConfig dict plus the RUN_LABELS."""
-        return check_config(self._json(run_id, "config.json"))
+        return check_config(_json(folder, "config.json"))
 
     def info(self, run_id: str) -> dict | None:
         """info.json, checked, its num_experts agreeing with metrics.csv's load columns; None before it exists."""
+        return self._info(self.path(run_id))
+
+    @staticmethod
+    def _info(folder: Path) -> dict | None:
         try:
-            info = check_info(self._json(run_id, "info.json"))
+            info = check_info(_json(folder, "info.json"))
         except FileNotFoundError:
             return None
-        check_experts(info, self._header(run_id))
+        check_experts(info, _header(folder))
         return info
 
     def read_metrics(self, run_id: str) -> pd.DataFrame:
@@ -177,11 +185,14 @@ class RunReader:
 
     def last_metrics(self, run_id: str) -> dict | None:
         """Last metrics row as {column: value}, reading only the head and tail of metrics.csv."""
-        path = self.path(run_id) / "metrics.csv"
-        last = last_line(path)
+        return self._last_metrics(self.path(run_id))
+
+    @staticmethod
+    def _last_metrics(folder: Path) -> dict | None:
+        last = last_line(folder / "metrics.csv")
         if last is None or last[1]:  # no complete line, or only the header
             return None
-        header = self._header(run_id) or []
+        header = _header(folder) or []
         cells = last[0].split(b",")
         if len(cells) != len(header):
             raise RunDamaged("metrics.csv", f"its last line has {len(cells)} fields, the header {len(header)}")
@@ -190,36 +201,28 @@ class RunReader:
         except ValueError:  # not text, or a cell that is no number
             raise RunDamaged("metrics.csv", "its last line holds something other than numbers") from None
 
-    def _header(self, run_id: str) -> list[str] | None:
-        """metrics.csv's checked column names; None before the header line is complete."""
-        try:
-            with open_file(self.path(run_id) / "metrics.csv", "rb") as f:
-                line = f.readline()
-        except FileNotFoundError:
-            return None
-        return check_header(line) if line.endswith(b"\n") else None
-
-    def _check_metrics(self, run_id: str) -> None:
+    @staticmethod
+    def _check_metrics(folder: Path) -> None:
         """Check all of metrics.csv once per process, and then only what was appended since (a cache
         shared by every reader): list_runs can then name a bad line in the middle of any run's file."""
-        path = self.path(run_id) / "metrics.csv"
+        path = folder / "metrics.csv"
         try:
-            inode = path.lstat().st_ino
+            info = path.lstat()
         except FileNotFoundError:
             return
         done = _checked.get(path)
-        if done is None or done.inode != inode or done.offset > path.lstat().st_size:
-            done = _Checked(inode, 0, 1, None, None)
-        if done.damage is None:
+        if done is None or done.inode != info.st_ino or done.offset > info.st_size:
+            done = _Checked(info.st_ino, 0, 1, None, None)
+        if done.damage is None and done.offset < info.st_size:  # only what was appended since
             data, end = read_complete(path, done.offset)
             try:
                 header, line = done.header, done.line
                 if header is None and data:
                     first, _, data = data.partition(b"\n")
                     header, line = check_header(first), 2
-                if header is not None:
+                if header is not None and data:
                     check_rows(data, header, line)
-                done = _Checked(inode, end, line + data.count(b"\n"), header, None)
+                done = _Checked(info.st_ino, end, line + data.count(b"\n"), header, None)
             except RunDamaged as exc:
                 done = done._replace(damage=exc)
             _checked[path] = done
@@ -258,25 +261,43 @@ class RunReader:
 
     def read_gates(self, run_id: str, last_only: bool = False) -> list[dict]:
         """All gate snapshots, or with last_only a list holding just the latest (empty before any), checked."""
-        path = self.path(run_id) / "gates.jsonl"
         if last_only:
-            last = last_line(path)
-            return json_records(last[0], "gates.jsonl", check_snapshot, first_line=None) if last else []
-        return json_records(read_complete(path)[0], "gates.jsonl", check_snapshot)
+            return self._last_gates(self.path(run_id))
+        return json_records(read_complete(self.path(run_id) / "gates.jsonl")[0], "gates.jsonl", check_snapshot)
+
+    @staticmethod
+    def _last_gates(folder: Path) -> list[dict]:
+        last = last_line(folder / "gates.jsonl")
+        return json_records(last[0], "gates.jsonl", check_snapshot, first_line=None) if last else []
 
     def read_events(self, run_id: str) -> list[dict]:
         """The user events of the run (e.g. lambda changes), each line checked."""
-        return json_records(read_complete(self.path(run_id) / "events.jsonl")[0], "events.jsonl", check_event)
+        return self._events(self.path(run_id))
 
-    def _json(self, run_id: str, file: str):
-        """The parsed JSON of one small file of the run folder (RunDamaged if it is no JSON)."""
-        return parse_json(read_bytes(self.path(run_id) / file), file)
+    @staticmethod
+    def _events(folder: Path) -> list[dict]:
+        return json_records(read_complete(folder / "events.jsonl")[0], "events.jsonl", check_event)
 
     def _writer_alive(self, status: dict) -> bool:
         # same host: ask the OS about the pid (os.kill(pid, 0) would terminate the process on Windows)
         if status.get("hostname") == HOSTNAME and os.name != "nt":
             return pid_alive(status.get("pid"))
         return time.time() - float(status.get("updated") or 0) < self.stale_after_s
+
+
+def _json(folder: Path, file: str):
+    """The parsed JSON of one small file of a run folder (RunDamaged if it is no JSON)."""
+    return parse_json(read_bytes(folder / file), file)
+
+
+def _header(folder: Path) -> list[str] | None:
+    """metrics.csv's checked column names; None before the header line is complete."""
+    try:
+        with open_file(folder / "metrics.csv", "rb") as f:
+            line = f.readline()
+    except FileNotFoundError:
+        return None
+    return check_header(line) if line.endswith(b"\n") else None
 
 
 def _as_damage(exc: Exception, file: str) -> RunDamaged:
