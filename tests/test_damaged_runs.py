@@ -95,6 +95,7 @@ DAMAGES = {
         "ragged matrix": lambda d: d + _json({"step": 99, "probe_gates": [[0.5, 0.5], [1.0]],
                                               "regime_matrix": None}) + b"\n",
         "text step": lambda d: d + _json({"step": "x", "probe_gates": None, "regime_matrix": None}) + b"\n",
+        "huge line": lambda d: d + b"x" * 3_000_000 + b"\n",  # longer than the 1 MiB tail a live view reads
     },
     "events.jsonl": {
         "garbage": lambda d: b"\x00garbage\n",
@@ -187,6 +188,40 @@ def test_every_page_renders_runs_damaged_in_each_way(base_run, runs_dir, file):
                 at.selectbox(key="explore_run").set_value(run_id).run()
                 assert not at.exception, f"Explore, {file} {way}: {at.exception}"
                 assert at.error, f"Explore, {file} {way}: loaded without a word"
+
+
+def test_metrics_csv_is_checked_again_as_it_grows(base_run, tmp_path):
+    """list_runs checks a metrics.csv whole once, then only its new lines: a bad line appended later (or a
+    file replaced by a damaged one) is still found, and named by its line number."""
+    runs_dir = tmp_path / "runs"
+    run_id = damaged_copy(base_run, runs_dir, "events.jsonl", "garbage")  # any copy; events fixed below
+    folder = runs_dir / run_id
+    (folder / "events.jsonl").unlink()
+    reader = RunReader(runs_dir)
+    assert reader.list_runs()[0].problem is None
+    metrics = folder / "metrics.csv"
+    lines = metrics.read_bytes().split(b"\n")[:-1]
+    with open(metrics, "ab") as f:  # a good row, then a row with a field too many
+        f.write(lines[-1] + b"\n" + lines[-1] + b",0.5\n")
+    assert reader.list_runs()[0].problem == (f"metrics.csv: line {len(lines) + 2} has {lines[0].count(b',') + 2} "
+                                             f"fields, the header {lines[0].count(b',') + 1}")
+    metrics.unlink()  # a new file (a new inode) under the same name, damaged in its third line
+    metrics.write_bytes(b"\n".join(_replace_cell(lines, 2, "loss", b"lots")) + b"\n")
+    assert reader.list_runs()[0].problem == "metrics.csv: line 3: loss is 'lots', not a number"
+
+
+def test_read_new_names_the_line_of_a_later_damage(base_run, tmp_path):
+    runs_dir = tmp_path / "runs"
+    run_id = damaged_copy(base_run, runs_dir, "events.jsonl", "garbage")
+    reader = RunReader(runs_dir)
+    rows, _ = reader.read_new(run_id)
+    metrics = runs_dir / run_id / "metrics.csv"
+    with open(metrics, "ab") as f:
+        f.write(b"not,a,row\n")
+    with pytest.raises(RunDamaged, match=f"metrics.csv: line {len(rows) + 2} has 3 fields"):
+        reader.read_new(run_id)
+    with pytest.raises(RunDamaged, match=f"line {len(rows) + 2} has 3 fields"):  # nothing taken as read
+        reader.read_new(run_id)
 
 
 def test_the_cli_lists_a_damaged_run_and_refuses_to_export_it(base_run, tmp_path, capsys):
