@@ -74,6 +74,12 @@ def settings_help() -> str:
     return "\n".join(lines)
 
 
+def clipped(text: str, limit: int = 40) -> str:
+    """text, cut to its first `limit` characters and "..." if longer: a flag echoed in a one-line
+    message stays readable whatever was typed (a 5,000-digit number, say)."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def parse_sets(items: list[str]) -> dict[str, str]:
     """["key=value", ...] -> {key: value}; each key must be a setting and each value must parse."""
     overrides = {}
@@ -81,11 +87,11 @@ def parse_sets(items: list[str]) -> dict[str, str]:
         key, eq, value = item.partition("=")
         key = key.strip()
         if not eq or not key:
-            raise BadInput(f"--set {item!r}: expected KEY=VALUE, e.g. --set lambda_entropy=0.3")
+            raise BadInput(f"--set {clipped(item)!r}: expected KEY=VALUE, e.g. --set lambda_entropy=0.3")
         try:
             parse_value(key, value)  # checked one by one so the message points at --set, not a file
         except ConfigError as e:  # the value came from the flag, not from the file e.source names
-            raise BadInput(f"--set {key}={value}: {e.message}") from None
+            raise BadInput(f"--set {clipped(key)}={clipped(value)}: {e.message}") from None
         overrides[key] = value  # repeated keys: the last one wins
     return overrides
 
@@ -321,11 +327,12 @@ def format_summary(run, result, wall_s: float, sources: list[str]) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from lfm.store import tensorboard
-    from lfm.training.experiment import execute, open_run, prepare_run
-    from lfm.training.control import TrainingControl
 
     try:
-        cfg, sources = build_config(args)
+        cfg, sources = build_config(args)  # before torch is imported: a bad setting costs no torch start-up
+        from lfm.training.control import TrainingControl
+        from lfm.training.experiment import execute, open_run, prepare_run
+
         check_device(cfg.training.device)
         if args.tensorboard is not None and not tensorboard.AVAILABLE:
             raise BadInput("--tensorboard needs the tensorboard package: pip install tensorboard")

@@ -2,12 +2,15 @@
 
 1. filters in the sidebar (data set, status, λ range, sweep) narrow the store; the multiselect picks
    the runs (by default the newest sweep, or else the newest few finished runs);
-2. their loss and entropy curves overlaid, one line per run coloured by λ;
+2. their loss and entropy curves overlaid, one line per run coloured by λ; or, with "Group seeds", one
+   line per setting (runs that differ only in their seed, lfm.store.seeds): the mean over its seeds in a
+   band from the lowest seed to the highest;
 3. their final numbers (lfm.store.results) as a sortable table and a CSV download;
-4. their expert × regime matrices side by side, ordered by λ.
+4. their expert × regime matrices side by side, ordered by λ (grouped: each setting's mean matrix).
 Redrawn every few seconds while any run shown is still training.
 """
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -16,6 +19,7 @@ from lfm.store import RunReader
 from lfm.store.damage import RunDamaged
 from lfm.store.files import UnsafeFile
 from lfm.lab.sweep import sweep_groups
+from lfm.store.seeds import group_labels, seed_groups
 from lfm.store.schema import BITS_METRICS, LIVE_STATES, Metric, RunState
 from ui import damaged, lab_charts, state
 from ui.live import list_runs, watch_for_new_runs
@@ -112,10 +116,26 @@ if not selected:
     st.info("Pick one or more runs above to compare them.")
     st.stop()
 
-c1, c2, c3 = st.columns([2, 2, 3])
+c1, c2, c3, c4 = st.columns([2, 2, 3, 2])
 loss_metric = c1.selectbox("Loss", LOSS_METRICS, format_func=lab_charts.METRIC_LABELS.get, key="compare_loss")
 bits_metric = c2.selectbox("Entropy", BITS_METRICS, format_func=lab_charts.METRIC_LABELS.get, key="compare_bits")
 smoothing = c3.slider("Smoothing (debiased EMA, as TensorBoard)", 0.0, 0.99, 0.6, 0.01, key="compare_smoothing")
+grouped = c4.toggle("Group seeds: mean ± band", key="compare_group_seeds",
+                    help="Runs with the same settings apart from the seed become one line: their mean, step by "
+                         "step, in a band from the lowest to the highest seed. Shows what is the settings' doing "
+                         "and what is luck.")
+
+
+def order_key(run_id: str) -> tuple:
+    """(λ, balance, seed): the order of the table, the matrices and the settings."""
+    r = by_id[run_id]
+    return float(setting(r, "lambda_entropy", 0.0)), float(setting(r, "balance_coef", 0.0)), setting(r, "seed", 0)
+
+
+# the selected runs by setting: runs that differ only in their seed (and device) share one
+settings_of_runs = seed_groups(by_id[run_id] for run_id in sorted(selected, key=order_key))
+setting_labels = group_labels(settings_of_runs)
+setting_of = {run_id: label for group, label in zip(settings_of_runs, setting_labels) for run_id in group.run_ids}
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -134,14 +154,9 @@ def stamp(run_id: str) -> tuple:
 
 def matrices(run_ids):
     """(matrices, lambdas, labels, regime names) of the runs whose last gate snapshot has a matrix,
-    in order of λ, then balance, then seed."""
-    def key(run_id):
-        r = by_id[run_id]
-        return (float(setting(r, "lambda_entropy", 0.0)), float(setting(r, "balance_coef", 0.0)),
-                setting(r, "seed", 0))
-
+    in order of λ, then balance, then seed; grouped: one mean matrix per setting, labelled with it."""
     found, lams, labels, names = [], [], [], None
-    for run_id in sorted(run_ids, key=key):
+    for run_id in sorted(run_ids, key=order_key):
         if by_id[run_id].problem:
             continue  # named above the table
         try:
@@ -150,12 +165,24 @@ def matrices(run_ids):
         except (RunDamaged, UnsafeFile):  # damaged since it was listed: left out, as from the table
             continue
         if snapshot.get("regime_matrix"):
-            lam, balance, seed = key(run_id)
+            lam, balance, seed = order_key(run_id)
             found.append(snapshot["regime_matrix"])
             lams.append(lam)
-            labels.append(f"λ={lam:g} · b={balance:g} · seed {seed}")
+            labels.append(setting_of[run_id] if grouped else f"λ={lam:g} · b={balance:g} · seed {seed}")
             names = names or regimes
+    if grouped:  # one mean matrix per setting; each of its columns still sums to 1, as every run's do
+        by_label = {}
+        for matrix, lam, label in zip(found, lams, labels):
+            by_label.setdefault(label, (lam, []))[1].append(matrix)
+        found = [np.mean(group, axis=0).tolist() for _, group in by_label.values()]
+        lams = [lam for lam, _ in by_label.values()]
+        labels = [f"{label} · {len(group)} seed{'s' * (len(group) != 1)}" for label, (_, group) in by_label.items()]
     return found, lams, labels, names
+
+
+def _seed_list(seeds) -> str:
+    """'seeds 0, 1' or 'seed 3': which seeds a setting's line averages."""
+    return f"seed{'s' * (len(seeds) != 1)} " + ", ".join(map(str, seeds))
 
 
 live = any(by_id[run_id].state in LIVE_STATES for run_id in selected) or any(
@@ -168,14 +195,21 @@ def comparison():
     labels = tuple(by_id[run_id].name or run_id for run_id in selected)
     table_of_curves = load_curves(str(reader.runs_dir), tuple(selected), labels,
                                   tuple(stamp(run_id) for run_id in selected))
+    if grouped:
+        table_of_curves = table_of_curves.assign(setting=table_of_curves["run_id"].map(setting_of))
+    chart = lab_charts.compare_seeds_chart if grouped else lab_charts.compare_curves_chart
     left, right = st.columns(2)
     with left:
         st.subheader(lab_charts.METRIC_LABELS[loss_metric].capitalize())
-        st.altair_chart(lab_charts.compare_curves_chart(table_of_curves, loss_metric, smoothing), width="stretch")
+        st.altair_chart(chart(table_of_curves, loss_metric, smoothing), width="stretch")
     with right:
         st.subheader(lab_charts.METRIC_LABELS[bits_metric].capitalize())
-        st.altair_chart(lab_charts.compare_curves_chart(table_of_curves, bits_metric, smoothing), width="stretch")
-    st.caption(lab_charts.LAB_EXPLANATIONS["compare_curves_chart"])
+        st.altair_chart(chart(table_of_curves, bits_metric, smoothing), width="stretch")
+    st.caption(lab_charts.LAB_EXPLANATIONS[chart.__name__])
+    if grouped:
+        st.caption(f"{len(selected)} runs in {len(settings_of_runs)} setting{'s' * (len(settings_of_runs) != 1)}: "
+                   + "; ".join(f"{label} ({_seed_list(group.seeds)})"
+                               for group, label in zip(settings_of_runs, setting_labels)))
 
     st.subheader("Final numbers")
     damaged.warn_damaged(by_id[run_id] for run_id in selected)

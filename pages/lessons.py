@@ -3,7 +3,8 @@
 1. the base settings are the sidebar's; each lesson (lfm.lab.lessons.LESSONS) puts its preset's
    overrides on top. A lesson whose preset is not in assets/presets.json is skipped, with a note;
 2. "Run the lessons" queues every run through the dashboard's JobManager, like a sweep: the same queue
-   and the same cap on runs training at once; 1 to 3 seeds per lesson;
+   and the same cap on runs training at once; 1 to 3 seeds per lesson (the cards then show the spread);
+   while its runs train, a button stops the rest of the set;
 3. a lesson set is a group of runs in the store ("lessons-xxxxxx"), so any past set can be reopened.
    Its cards fill in live: the expert × regime matrix, the entropies and I(expert; regime) over
    training, the claim, the rule with its verdict on the final metrics, and a question for the class;
@@ -23,8 +24,9 @@ from lfm.store.damage import RunDamaged
 from lfm.store.files import UnsafeFile
 from lfm.store.results import curves, results_table
 from lfm.store.schema import RunState
-from ui import damaged, lesson_charts, run_charts, state
+from ui import damaged, lesson_charts, ownership, run_charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
+from ui.groups import group_progress, pick_group
 from ui.images import png_bytes
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
 from ui.routing import through_router
@@ -42,6 +44,7 @@ st.caption("The whole story of λ on one screen: each classic setting trained si
            "The settings come from the sidebar (the defaults take about a minute on two cores); each run is an "
            "ordinary run in the store, so it also shows on **Runs** and **Compare**.")
 settings = render_settings()
+ownership.teacher_unlock()
 manager, reader, watcher = state.manager(), state.reader(), state.watcher()
 presets = load_presets()
 ready, missing = available_lessons(presets)
@@ -66,7 +69,8 @@ if settings.config is None:
     st.error("Fix the settings marked in the sidebar: they are the base of every lesson.")
 if st.button("Run the lessons", icon=":material/school:", type="primary", disabled=not planned):
     try:
-        group = submit_lessons(manager, settings.config, presets, num_seeds, keep_alive=keep_alive)
+        group = submit_lessons(manager, settings.config, presets, num_seeds, keep_alive=keep_alive,
+                               owner=ownership.owner_id())
         st.session_state[SHOWN] = group
         forget_run_list()  # the first runs' folders exist now: list them at once
         st.toast(f"Lesson set {group}: {len(planned)} runs queued")
@@ -80,12 +84,7 @@ if not sets:
     st.info("No lesson sets yet: press **Run the lessons**.")
     watch_for_new_runs(watcher)
     st.stop()
-names = {s.group: f"{s.group} · started {(s.created or 'just now')[:19].replace('T', ' ')}" for s in sets}
-if st.session_state.get(SHOWN) not in (LATEST, *names):
-    st.session_state.pop(SHOWN, None)  # e.g. a set started in another tab and not listed yet
-choice = st.selectbox("Lesson set", [LATEST, *names], key=SHOWN,
-                      format_func=lambda g: f"{LATEST} {sets[0].group}" if g == LATEST else names[g])
-group = sets[0].group if choice == LATEST else choice
+group = pick_group(sets, "Lesson set", key=SHOWN, latest=LATEST)
 live = sweep_progress(reader, manager, group, runs).active
 
 
@@ -148,7 +147,9 @@ def card(item) -> None:
             st.caption("The expert × regime matrix appears with the first log step.")
         _draw(lesson_charts.lesson_curves_chart.data_step(item["curves"], item["num_experts"], height=200).spec())
         states = ", ".join(f"{n} {s}" for s, n in rows["state"].value_counts().items())
-        st.caption(f"{len(rows)} run{'s' * (len(rows) != 1)} ({states}) · preset \"{lesson.preset}\"")
+        seeds = sorted(int(seed) for seed in rows["seed"].dropna().unique())
+        st.caption(f"{len(rows)} run{'s' * (len(rows) != 1)}, seed{'s' * (len(seeds) != 1)} "
+                   f"{', '.join(map(str, seeds))} ({states}) · preset \"{lesson.preset}\"")
         st.markdown(f"**Rule:** {lesson.rule.text()}")
         if verdict.holds is None:
             st.info(verdict.text(lesson), icon=":material/hourglass_top:")
@@ -166,11 +167,7 @@ def card(item) -> None:
 def lesson_cards():
     runs_now = list_runs(reader, watcher)
     progress = sweep_progress(reader, manager, group, runs_now)
-    parts = [f"{progress.done} of {progress.total} runs done", f"{progress.running} running",
-             f"{progress.queued} queued"]
-    if progress.ended_badly:
-        parts.append(f"{progress.ended_badly} stopped or failed")
-    st.progress(progress.fraction, text=" · ".join(parts))
+    group_progress(progress, manager, "lesson set", key="lessons_stop")
     damaged.warn_damaged(s for summaries in lesson_runs(runs_now, group).values() for s in summaries)
     items = gather(runs_now)
     judged = [item for item in items if item["verdict"].holds is not None]

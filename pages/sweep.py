@@ -16,7 +16,8 @@ from lfm.data import DataError
 from lfm.store.results import results_table
 from lfm.lab.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse_values, plan_sweep,
                        submit_sweep, sweep_groups, sweep_progress)
-from ui import damaged, lab_charts, state
+from ui import damaged, lab_charts, ownership, state
+from ui.groups import group_progress, pick_group
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
 from ui.settings import BACKEND_LABELS, render_settings
 from ui.routing import through_router
@@ -32,6 +33,7 @@ st.caption("Train the same model once per λ (lambda_entropy) of a grid, and see
            "and costs. The other settings come from the sidebar; each run is an ordinary run in the store, "
            "so it also shows on **Runs** and **Compare**.")
 settings = render_settings()
+ownership.teacher_unlock()
 manager, reader, watcher = state.manager(), state.reader(), state.watcher()
 
 # 1. The grid, checked as it is typed.
@@ -86,7 +88,8 @@ b1, b2 = st.columns([1, 4])
 if b1.button("Launch", icon=":material/rocket_launch:", type="primary", disabled=bool(errors) or not planned,
              width="stretch"):
     try:
-        group = submit_sweep(manager, settings.config, spec, keep_alive=keep_alive, backend=settings.backend)
+        group = submit_sweep(manager, settings.config, spec, keep_alive=keep_alive, backend=settings.backend,
+                             owner=ownership.owner_id())
         st.session_state[SHOWN] = group
         forget_run_list()  # the first runs' folders exist now: list them at once
         st.toast(f"Sweep {group}: {spec.num_runs} runs queued")
@@ -104,28 +107,14 @@ if not groups:
     st.info("No sweeps yet: choose a grid above and press **Launch**.")
     watch_for_new_runs(watcher)
     st.stop()
-names = {g.group: f"{g.group} · started {(g.created or 'just now')[:19].replace('T', ' ')}" for g in groups}
-if st.session_state.get(SHOWN) not in (LATEST, *names):
-    st.session_state.pop(SHOWN, None)  # e.g. a sweep launched by another tab and not listed yet
-choice = st.selectbox("Sweep", [LATEST, *names], key=SHOWN,
-                      format_func=lambda g: f"{LATEST} {groups[0].group}" if g == LATEST else names[g])
-group = groups[0].group if choice == LATEST else choice
+group = pick_group(groups, "Sweep", key=SHOWN, latest=LATEST)
 live = sweep_progress(reader, manager, group, runs).active
 
 
 @st.fragment(run_every=REFRESH_S if live else None)
 def sweep_view():
     progress = sweep_progress(reader, manager, group, list_runs(reader, watcher))
-    parts = [f"{progress.done} of {progress.total} runs done", f"{progress.running} running",
-             f"{progress.queued} queued"]
-    if progress.ended_badly:
-        parts.append(f"{progress.ended_badly} stopped or failed")
-    st.progress(progress.fraction, text=" · ".join(parts))
-    mine = [job for job in manager.active() if job.group == group]
-    if mine and st.button(f"Stop this sweep ({len(mine)} runs left)", icon=":material/stop:", key="sweep_stop"):
-        for job in mine:
-            manager.stop(job)
-        st.rerun()
+    group_progress(progress, manager, "sweep", key="sweep_stop")
 
     damaged.warn_damaged(r for r in list_runs(reader, watcher) if r.run_id in progress.run_ids)
     table = results_table(reader, progress.run_ids).sort_values(["lambda_entropy", "balance_coef", "seed"],

@@ -9,7 +9,8 @@ from lfm.store.damage import RunDamaged
 from lfm.store.files import UnsafeFile
 from lfm.store.schema import LIVE_STATES, Metric, RunState
 from lfm.lab.controls import RunControls
-from ui import damaged, state
+from lfm.lab.ownership import owner_of
+from ui import damaged, ownership, state
 from ui.live import all_charts, forget_run_list, list_runs, progress, run_label, run_view, watch_for_new_runs
 from ui.settings import render_settings
 from ui.routing import through_router
@@ -24,6 +25,7 @@ st.caption(
     "entropy term does to the experts' gate while the model learns."
 )
 settings = render_settings()
+ownership.teacher_unlock()  # before the controls below are enabled or not
 manager, reader, watcher = state.manager(), state.reader(), state.watcher()
 
 # 1. Start a run: the settings were validated by the form; data problems are reported here.
@@ -32,7 +34,7 @@ keep_alive = right.checkbox("Keep training when every tab is closed", key="keep_
 if left.button("Start", icon=":material/play_arrow:", type="primary", disabled=settings.config is None, width="stretch"):
     try:
         job = manager.submit(settings.config, name=settings.name or None, keep_alive=keep_alive,
-                             backend=settings.backend)
+                             backend=settings.backend, owner=ownership.owner_id())
         st.session_state["watch"] = FOLLOW
         forget_run_list()  # its folder exists now: list it at once rather than at the watcher's next event
     except (DataError, ValueError) as exc:
@@ -54,7 +56,8 @@ if run_id is None:
     st.stop()
 
 # 3. Controls for any live run: this dashboard's own in memory, any other (CLI, worker, another
-#    dashboard) through its run folder's control.jsonl.
+#    dashboard) through its run folder's control.jsonl; enabled for whoever may steer it
+#    (lfm/lab/ownership.py: the tab that started it, or an unlocked teacher), shown to everyone.
 job = manager.by_run_id(run_id)
 summary = next((r for r in runs if r.run_id == run_id), None)
 if summary is None:
@@ -66,24 +69,29 @@ try:
     status = reader.status(run_id)
 except (RunDamaged, UnsafeFile):  # said above: steer it by what its job (if any) knows
     status = {"state": summary.state}
-controls = RunControls(reader.runs_dir, run_id, status, job=job, manager=manager)
-job_state = controls.state
+controls = RunControls(reader.runs_dir, run_id, status, job=job, manager=manager,
+                       owner=owner_of(summary.meta), steerer=ownership.steerer())
+job_state, permission = controls.state, controls.permission
 if controls.active and not controls.in_memory:
     st.caption("This run trains outside this dashboard's threads (a CLI, a worker process, Ray or "
                "another dashboard): its controls act through its run folder, at its next log step.")
-off = not controls.active  # an ended run keeps its controls in place, greyed out (the page does not jump)
+if controls.active and not permission.allowed:
+    st.caption(f":material/lock: {permission.reason}")
+# an ended run, or one this tab only watches, keeps its controls in place, greyed out (the page does not jump)
+off = not controls.active or not permission.allowed
+
 c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 2, 1])
 paused = job_state == RunState.PAUSED
 if c1.button("Resume" if paused else "Pause", icon=":material/play_arrow:" if paused else ":material/pause:",
              disabled=off, width="stretch"):
-    controls.resume() if paused else controls.pause()
-    st.rerun()
+    if ownership.steer(controls.resume if paused else controls.pause):
+        st.rerun()
 if c2.button("Step", icon=":material/skip_next:", help="Train one log interval, then pause", disabled=off,
              width="stretch"):
-    controls.step()
+    ownership.steer(controls.step)
 if c3.button("Stop", icon=":material/stop:", disabled=off, width="stretch"):
-    controls.stop()
-    st.rerun()
+    if ownership.steer(controls.stop):
+        st.rerun()
 started_with = summary.settings["lambda_entropy"] or 0.0
 current = (summary.last_metrics or {}).get(Metric.LAMBDA_ENTROPY)  # after changes
 current = started_with if current is None else current
@@ -93,8 +101,8 @@ new_lambda = c4.number_input("λ while training", value=float(current), step=0.0
                                   "the charts mark the change.")
 if c5.button("Apply λ", disabled=off, width="stretch"):
     try:  # the setting's own check: the same range and message as the form, the files and the CLI
-        controls.set_lambda(check_value("lambda_entropy", new_lambda))
-        st.toast(f"lambda → {new_lambda:g} from the next step")
+        if ownership.steer(controls.set_lambda, check_value("lambda_entropy", new_lambda)):
+            st.toast(f"lambda → {new_lambda:g} from the next step")
     except ConfigError as e:
         st.error(e.message)
 

@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from lfm.store import RunReader
@@ -94,3 +95,33 @@ def stop_process(proc, timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+# ---- bad input ---------------------------------------------------------------------------------------
+
+BAD_INPUT_S = 10.0  # issue 9: every bad input is refused within 10 s, with exit 2 and one line naming it
+
+# On a test of a bad input: fails it once its body has run BAD_INPUT_S, so a hang fails there and then
+# (pytest-timeout; the suite's own limit is 300 s). Fixtures' setup is not counted.
+bounded = pytest.mark.timeout(BAD_INPUT_S, func_only=True)
+
+
+def refuses(args: list[str], capsys, *named: str) -> str:
+    """Run `python -m lfm ARGS` in this process and check how it refuses a bad input: exit status 2 in
+    under BAD_INPUT_S, nothing on stdout, and one line "lfm: error: ..." on stderr that holds each of
+    `named` (the file or the setting at fault). Returns the line.
+
+    In this process, so the time measured is lfm's own work: a fresh `python -m lfm` on a busy 2-core
+    machine spends longer than that starting Python."""
+    from lfm.cli import main
+
+    start = time.perf_counter()
+    code = main(args)
+    seconds = time.perf_counter() - start
+    out, err = capsys.readouterr()
+    assert code == 2, err[:500]
+    assert out == "" and err.endswith("\n") and err.count("\n") == 1 and err.startswith("lfm: error: "), err[:500]
+    for word in named:
+        assert word in err, err[:500]
+    assert seconds < BAD_INPUT_S, f"refused after {seconds:.1f} s: {err[:200]}"
+    return err

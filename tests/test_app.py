@@ -137,14 +137,16 @@ def test_a_run_started_from_the_cli_is_steered_from_the_dashboard(runs_dir):
         ["pause", "set_lambda", "step", "stop"]
 
 
-def test_a_second_tab_sees_and_controls_the_same_run(runs_dir):
+def test_a_second_tab_sees_the_same_run_which_the_first_tab_steers(runs_dir):
     first = start_long_run(runs_dir)
     second = app()  # another browser tab: a new session of the same server process
     assert any("running" in m.value for m in second.markdown)
-    button(second, "Stop").click().run()
-    (run,) = wait_for_runs(runs_dir, ("stopped",))
+    assert button(second, "Stop").disabled  # it watches; the tab that started the run steers it (test_ownership.py)
     first.run()
-    assert any("stopped" in m.value for m in first.markdown)
+    button(first, "Stop").click().run()
+    wait_for_runs(runs_dir, ("stopped",))
+    second.run()
+    assert any("stopped" in m.value for m in second.markdown)
 
 
 def test_lambda_while_training_is_checked_by_the_settings_own_rule(runs_dir):

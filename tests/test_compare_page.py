@@ -3,6 +3,7 @@ runs launched from the page to its summary chart, and refused sweep input."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -146,9 +147,9 @@ def test_summary_chart_draws_finished_runs_and_their_means():
     tables = list(spec["datasets"].values())
     (points,) = [t for t in tables if "run_id" in t[0]]
     assert sorted(p["run_id"] for p in points) == list("abcd")  # the running run has no dot yet
-    (means,) = [t for t in tables if "runs" in t[0]]
-    assert [(m["lambda_entropy"], m["val_loss"], m["runs"]) for m in means] == [(-0.5, 2.0, 2), (0.05, 2.0, 1),
-                                                                                 (0.5, 4.0, 1)]
+    (means,) = [t for t in tables if t[0].get("column") == "val_loss"]  # lfm.store.seeds.seed_bands
+    assert [(m["lambda_entropy"], m["mean"], m["seeds"]) for m in means] == [(-0.5, 2.0, 2), (0.05, 2.0, 1),
+                                                                              (0.5, 4.0, 1)]
     assert spec["hconcat"][0]["layer"][0]["encoding"]["x"]["scale"]["type"] == "symlog"  # 0.05 .. 0.5: a log grid
     linear = sweep_summary_chart(table.assign(lambda_entropy=[-0.5, -0.5, 0.0, 0.5, 0.5])).to_dict()
     assert "type" not in linear["hconcat"][0]["layer"][0]["encoding"]["x"]["scale"]
@@ -167,7 +168,7 @@ def test_summary_chart_bands_span_the_seeds_only_when_there_are_several():
     loss_band = [l for l in spec["hconcat"][0]["layer"] if l["mark"]["type"] == "area"]
     bits_band = [l for l in spec["hconcat"][1]["layer"] if l["mark"]["type"] == "area"]
     assert len(loss_band) == 1 and len(bits_band) == 1
-    (spread,) = [t for t in spec["datasets"].values() if "high" in t[0]]
+    (spread,) = [t for t in spec["datasets"].values() if "series" in t[0]]  # the entropies' bands
     routing = sorted((r["lambda_entropy"], r["low"], r["high"]) for r in spread if r["series"] == "routing entropy")
     assert routing == [(-0.5, 1.0, 1.5), (0.5, 0.2, 0.4)]
     one_seed = sweep_summary_chart(table[table["seed"] == 0]).to_dict()
@@ -182,3 +183,58 @@ def test_small_multiples_are_ordered_by_lambda():
     assert [panel["title"]["text"] for panel in spec["concat"]] == ["λ = -0.2", "λ = 0.1", "λ = 0.3"]
     assert spec["usermeta"] == {"embedOptions": {"renderer": "svg"}}
     assert "no regime labels" in json.dumps(matrix_small_multiples([None], [0.1], None).to_dict())
+
+
+def test_grouped_seeds_draw_one_band_per_setting(runs_dir):
+    """2 settings x 2 seeds: with "Group seeds" each setting is one mean line in one band over its seeds."""
+    runs = {(lam, seed): train(runs_dir, f"λ={lam} seed={seed}", group="sweep-seeds", lambda_entropy=lam, seed=seed)
+            for lam in (0.0, 0.5) for seed in (0, 1)}
+    at = page("pages/compare.py")
+    assert len(at.get("vega_lite_chart")[1].proto.spec) and not at.toggle(key="compare_group_seeds").value
+    at.slider(key="compare_smoothing").set_value(0.0)
+    at.toggle(key="compare_group_seeds").set_value(True).run()
+    assert not at.exception
+    entropy = at.get("vega_lite_chart")[1]
+    spec = json.loads(entropy.proto.spec)
+    areas = [layer for layer in spec["layer"] if layer["mark"]["type"] == "area"]
+    assert len(areas) == 1 and areas[0]["encoding"]["detail"]["field"] == "setting"  # one band per setting
+    (line,) = [layer for layer in spec["layer"] if layer["mark"]["type"] == "line"]  # the mean, with the legend
+    assert "mean of 2 seeds" in line["encoding"]["color"]["legend"]["title"]
+    (bands,) = chart_tables(entropy)
+    assert set(bands["setting"]) == {"λ=0 · b=0", "λ=0.5 · b=0"} and set(bands["runs"]) == {2}
+    # unsmoothed, the band is exactly the two seeds' lowest and highest routing entropy at each step
+    reader = RunReader(runs_dir)
+    for lam, label in ((0.0, "λ=0 · b=0"), (0.5, "λ=0.5 · b=0")):
+        seeds = [reader.read_metrics(runs[lam, seed]).set_index("step")["routing_entropy"] for seed in (0, 1)]
+        mine = bands[bands["setting"] == label].set_index("step")
+        assert list(mine.index) == list(seeds[0].index) and set(mine["seeds"]) == {2}
+        assert np.allclose(mine["low"], np.minimum(*seeds)) and np.allclose(mine["high"], np.maximum(*seeds))
+        assert np.allclose(mine["mean"], (seeds[0] + seeds[1]) / 2)
+    assert any("4 runs in 2 settings" in c.value and "seeds 0, 1" in c.value for c in at.caption)
+    # the expert × regime panels: one mean matrix per setting
+    titles = [panel["title"]["text"] for panel in json.loads(at.get("vega_lite_chart")[2].proto.spec)["concat"]]
+    assert titles == ["λ=0 · b=0 · 2 seeds", "λ=0.5 · b=0 · 2 seeds"]
+    at.toggle(key="compare_group_seeds").set_value(False).run()  # back to one line per run
+    assert set(chart_tables(at.get("vega_lite_chart")[1])[0]["run_id"]) == set(runs.values())
+
+
+def test_seeds_chart_keeps_to_the_point_budget_and_says_how_many_seeds():
+    from ui.lab_charts import MAX_POINTS, compare_seeds_chart
+
+    steps = 5000
+    long = pd.concat([pd.DataFrame({"run_id": f"r{k}-{seed}", "run": f"run {k}", "setting": f"setting {k}",
+                                    "lambda_entropy": k / 10 - 1, "balance_coef": 0.0, "seed": seed,
+                                    "step": range(1, steps + 1), "loss": [seed + 1 / s for s in range(1, steps + 1)],
+                                    "val_loss": [1.0 if s % 1000 == 0 else np.nan for s in range(1, steps + 1)]})
+                      for k in range(20) for seed in range(1 + (k == 0) * 2)])  # setting 0 has three seeds
+    chart = compare_seeds_chart(long, "loss", smoothing=0.0)
+    spec = chart.to_dict()
+    assert rows_of(chart) <= MAX_POINTS + 20  # each setting keeps its last row
+    (line,) = [layer for layer in spec["layer"] if layer["mark"]["type"] == "line"]
+    assert line["encoding"]["color"]["legend"]["title"] == "λ · mean of 1–3 seeds"
+    (bands,) = spec["datasets"].values()
+    first = [row for row in bands if row["setting"] == "setting 0"]
+    assert {row["seeds"] for row in first} == {3} and np.allclose([row["high"] - row["low"] for row in first], 2.0)
+    dots = compare_seeds_chart(long, "val_loss").to_dict()  # logged once an epoch: a dot per logged value
+    assert [layer["mark"]["type"] for layer in dots["layer"]] == ["area", "line", "circle"]
+    assert "no routing entropy" in json.dumps(compare_seeds_chart(long, "routing_entropy").to_dict())

@@ -175,9 +175,10 @@ def test_control_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 def test_run_controls_steer_a_run_of_another_process_through_its_folder(tmp_path):
     from lfm.lab.controls import RunControls
+    from lfm.lab.ownership import ANYONE
 
     writer = live_run(tmp_path)
-    controls = RunControls(tmp_path, writer.run_id, RunReader(tmp_path).status(writer.run_id))
+    controls = RunControls(tmp_path, writer.run_id, RunReader(tmp_path).status(writer.run_id), steerer=ANYONE)
     assert not controls.in_memory and controls.active and controls.state == "running"
     controls.pause()
     controls.set_lambda(0.4)
@@ -190,13 +191,15 @@ def test_run_controls_steer_a_run_of_another_process_through_its_folder(tmp_path
 
 def test_run_controls_use_the_jobs_own_control_for_a_run_of_this_dashboard(tmp_path):
     from lfm.lab.controls import RunControls
+    from lfm.lab.ownership import Steerer
 
     class FakeJob:
         state = "running"
         control = TrainingControl()
+        owner = "a-session"
 
     job = FakeJob()
-    controls = RunControls(tmp_path, "any-id", {}, job=job)
+    controls = RunControls(tmp_path, "any-id", {}, job=job, steerer=Steerer("a-session"))
     controls.pause()
     assert job.control.paused
     controls.set_lambda(-1.0)

@@ -9,41 +9,22 @@ refuse (--set num_epochs=1_0) or rendered a link's text as Markdown.
 import io
 import json
 import resource
-import time
 import zipfile
 
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from lfm.cli import main
 from lfm.config import ConfigError, RunConfig, json_depth, load_run_config, parse_value, read_json
 from lfm.data import DataError, load_csv
 from lfm.lab.explore import CheckpointError, load_uploaded_checkpoint
 from lfm.nn.model import build_model
-from support import open_app
+from support import bounded, open_app, refuses
 from ui.text import plain, shown
 
 TINY = {"token_dim": 8, "channel_dim": 8, "expert_dim": 8, "adapt_dim": 4, "num_samples": 64, "batch_size": 16,
         "num_epochs": 1}
 HOSTILE_TEXT = "x` [text](http://evil.example) ![t](http://evil.example/i.png) <b>b</b> # h $x$ *e* www.evil.example"
-
-
-@pytest.fixture
-def quick():
-    """Fails a case that takes 10 s or more: the bound is the point of these tests."""
-    start = time.perf_counter()
-    yield
-    assert time.perf_counter() - start < 10
-
-
-def one_line_exit_2(args, capsys, *named):
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("lfm: error: "), err[:500]
-    for word in named:
-        assert word in err, err
-    return err
 
 
 # ---- settings files ------------------------------------------------------------------------------
@@ -58,13 +39,15 @@ HOSTILE_JSON = {
 }
 
 
+@bounded
+@pytest.mark.parametrize("flag, file_name", [("--hyperparameters", "hyperparameters.json"),
+                                             ("--training", "training.json")])
 @pytest.mark.parametrize("case", HOSTILE_JSON)
-def test_a_hostile_settings_file_is_refused_quickly_by_the_cli(case, tmp_path, capsys, quick):
+def test_a_hostile_settings_file_is_refused_quickly_by_the_cli(case, flag, file_name, tmp_path, capsys):
     text, words = HOSTILE_JSON[case]
-    path = tmp_path / "training.json"
+    path = tmp_path / file_name
     path.write_text(text())
-    one_line_exit_2(["train", "--training", str(path), "--runs-dir", str(tmp_path / "runs")], capsys,
-                    str(path), words)
+    refuses(["train", flag, str(path), "--runs-dir", str(tmp_path / "runs")], capsys, str(path), words)
     assert not (tmp_path / "runs").exists()
 
 
@@ -90,14 +73,16 @@ def test_the_seed_files_still_load(tmp_path):
 
 # ---- one grammar for numbers -------------------------------------------------------------------
 
+@bounded
 @pytest.mark.parametrize("text", ["1_0", "١٠", "٣", "１０", "+10", ".5", "10.", "0x10", "1e",
-                                  "0" * 200 + "1"])
+                                  "0" * 200 + "1", "9" * 5000])
 def test_numbers_json_refuses_are_refused_everywhere(text, tmp_path, capsys):
     with pytest.raises(ValueError):
         json.loads(text)  # the reference: JSON's grammar has no such number
     with pytest.raises(ConfigError, match="num_epochs"):
         parse_value("num_epochs", text)
-    one_line_exit_2(["train", "--set", f"num_epochs={text}", "--runs-dir", str(tmp_path)], capsys, "num_epochs")
+    err = refuses(["train", "--set", f"num_epochs={text}", "--runs-dir", str(tmp_path)], capsys, "num_epochs")
+    assert len(err) < 400  # the value is echoed cut short, not all 5,000 digits of it
     path = tmp_path / "training.json"
     path.write_text('{"num_epochs": ' + text + "}")
     with pytest.raises(ConfigError, match="training.json"):
@@ -113,9 +98,10 @@ def test_numbers_json_accepts_are_accepted_everywhere(text, value, tmp_path):
     assert read_json(path)[name] == value
 
 
+@bounded
 def test_a_value_too_large_for_any_setting_is_refused_not_replaced(tmp_path, capsys):
-    one_line_exit_2(["train", "--set", "batch_size=99999999999999999999", "--runs-dir", str(tmp_path)], capsys,
-                    "batch_size = 99999999999999999999", "out of range")
+    refuses(["train", "--set", "batch_size=99999999999999999999", "--runs-dir", str(tmp_path)], capsys,
+            "batch_size = 99999999999999999999", "out of range")
     with pytest.raises(ConfigError, match="out of range"):
         RunConfig().with_overrides({"batch_size": 99999999999999999999})
 
@@ -140,13 +126,14 @@ HOSTILE_CSV = {
 }
 
 
+@bounded
 @pytest.mark.parametrize("case", HOSTILE_CSV)
-def test_a_hostile_csv_is_refused_quickly(case, tmp_path, capsys, quick):
+def test_a_hostile_csv_is_refused_quickly(case, tmp_path, capsys):
     text, words = HOSTILE_CSV[case]
     path = write(tmp_path, "data.csv", text())
     with pytest.raises(DataError, match=words.replace("+", r"\+")):
         load_csv(path, sequence_length=4, val_fraction=0.2)
-    one_line_exit_2(["train", "--data", str(path), "--runs-dir", str(tmp_path / "runs")], capsys, "data.csv", words)
+    refuses(["train", "--data", str(path), "--runs-dir", str(tmp_path / "runs")], capsys, "data.csv", words)
 
 
 def test_too_many_rows_are_refused_before_parsing(tmp_path, monkeypatch):
@@ -173,8 +160,9 @@ def checkpoint_bytes(**changes) -> bytes:
     return buffer.getvalue()
 
 
+@bounded
 @pytest.mark.parametrize("features", [40_000_000, 10**12])
-def test_claimed_dimensions_are_checked_before_anything_is_allocated(features, quick):
+def test_claimed_dimensions_are_checked_before_anything_is_allocated(features):
     data = checkpoint_bytes(input_features=features)
     assert len(data) < 200_000
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
@@ -184,7 +172,8 @@ def test_claimed_dimensions_are_checked_before_anything_is_allocated(features, q
     assert grown_mb < 200, f"the refusal allocated {grown_mb:.0f} MB"
 
 
-def test_an_archive_that_unpacks_beyond_the_limit_is_refused(quick):
+@bounded
+def test_an_archive_that_unpacks_beyond_the_limit_is_refused():
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("archive/data/0", b"\0" * (8 * 1024 * 1024))  # 8 MB of zeros in a few kB

@@ -6,9 +6,12 @@ import time
 import pytest
 import torch
 
+from lfm.cli import main
+from lfm.config import RunConfig
 from lfm.data import DataError
 from lfm.lab.jobs import JobManager, threads_per_run
 from lfm.store import RunReader
+from lfm.store.schema import RunState
 from support import wait_for
 from tiny import TINY_CONFIG
 
@@ -43,14 +46,82 @@ def test_cap_queues_the_rest_in_order(manager, tmp_path):
     assert states == {"first": "stopped", "second": "finished"}
 
 
-def test_stopping_a_queued_job_never_starts_it(manager):
-    running, queued = manager.submit(LONG), manager.submit(TINY)
+def only_a_record(run_dir) -> bool:
+    """True when a run folder holds its settings and status and nothing trained (a cancelled run)."""
+    return sorted(p.name for p in run_dir.iterdir()) == ["config.json", "status.json"]
+
+
+def test_stopping_a_queued_job_never_starts_it_and_records_it_as_cancelled(manager, tmp_path):
+    running, queued = manager.submit(LONG), manager.submit(TINY, name="waiting")
     manager.stop(queued)
-    assert queued.state == "stopped" and queued.run_id is None
+    assert queued.state == "cancelled" and queued.result.reason == "cancelled by the user before it started"
     manager.stop(running)
     manager.wait(running, 30)
     running.thread.join(30)  # its last act is to start what is queued: nothing, since the queued job was stopped
-    assert not running.thread.is_alive() and queued.run_id is None  # taken off the queue, not started later
+    assert not running.thread.is_alive() and queued.thread is None  # taken off the queue, not started later
+    record = RunReader(tmp_path).summary(queued.run_id)
+    assert record.state == RunState.CANCELLED and record.name == "waiting" and record.last_metrics is None
+    assert record.status["reason"] == queued.result.reason and record.status["ended"]
+    assert RunConfig.from_dict(record.config) == TINY  # its settings, to train it again
+    assert only_a_record(record.path)
+    assert manager.by_run_id(queued.run_id) is queued  # the page showing the record finds its job
+
+
+def test_closing_the_manager_saves_what_trains_and_records_what_is_queued(tmp_path, capsys):
+    """What stopping the dashboard does (ui/state.py closes its manager at exit)."""
+    m = JobManager(tmp_path, max_concurrent=1)
+    running = m.submit(LONG, name="training")
+    queued = [m.submit(TINY, name=f"queued-{i}", group="sweep-1") for i in range(2)]
+    wait_for(lambda: RunReader(tmp_path).summary(running.run_id).last_metrics is not None, 30, "a logged step")
+    m.close("because the dashboard shut down")
+    assert running.state == "stopped" and (tmp_path / running.run_id / "checkpoint.pt").is_file()
+    runs = {r.name: r for r in RunReader(tmp_path).list_runs()}
+    assert sorted(runs) == ["queued-0", "queued-1", "training"]
+    for job in queued:
+        record = runs[job.run.name]
+        assert job.state == record.state == RunState.CANCELLED and record.state.has_ended
+        assert record.status["reason"] == "cancelled because the dashboard shut down before it started"
+        assert record.meta == {"group": "sweep-1"} and only_a_record(record.path)  # still in its sweep
+    with pytest.raises(ValueError, match="shutting down"):
+        m.submit(TINY)  # a page rerun during the shutdown: refused, never queued for ever
+    assert main(["runs", "--runs-dir", str(tmp_path)]) == 0
+    listed = {line.split()[2]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert listed == {"training": "stopped", "queued-0": "cancelled", "queued-1": "cancelled"}
+
+
+def test_unwatched_queued_runs_are_recorded_as_cancelled(manager, tmp_path):
+    running, queued = manager.submit(LONG), manager.submit(TINY, name="nobody-watching")
+    manager.detach("test-session")  # the last tab closed
+    wait_for(lambda: not running.active and not queued.active, 30, "both jobs to end")
+    assert running.state == "stopped" and queued.state == "cancelled"
+    (record,) = [r for r in RunReader(tmp_path).list_runs() if r.name == "nobody-watching"]
+    assert record.state == RunState.CANCELLED and "no browser tab open" in record.status["reason"]
+    assert only_a_record(record.path)
+
+
+def test_a_withdrawn_queued_job_leaves_no_record(manager, tmp_path):
+    """A sweep refused halfway takes back what it queued: those runs were never the user's."""
+    running, queued = manager.submit(LONG), manager.submit(TINY)
+    manager.withdraw(queued)
+    assert queued.state == "cancelled" and queued.run_id is None and manager.jobs() == [running]
+    manager.withdraw(running)  # a started one is stopped and saved, as by Stop
+    manager.wait(running, 30)
+    assert running.state == "stopped"
+    assert [r.run_id for r in RunReader(tmp_path).list_runs()] == [running.run_id]
+
+
+def test_a_cancelled_job_is_recorded_even_when_the_runs_folder_is_gone(tmp_path):
+    m = JobManager(tmp_path / "runs", max_concurrent=1)
+    try:
+        running, queued = m.submit(LONG), m.submit(TINY)
+        (tmp_path / "runs").rename(tmp_path / "moved")
+        (tmp_path / "runs").write_text("a file where the folder was")
+        m.stop(queued)  # no folder to write to: the job still ends, saying why, without raising
+        assert queued.state == "cancelled" and "not recorded" in queued.result.reason
+        m.stop(running)
+        assert m.wait(running, 30) and running.state in ("stopped", "failed")  # it ends too, wherever it got
+    finally:
+        m.close()
 
 
 def test_bad_data_is_refused_at_submit(manager, tmp_path):

@@ -63,3 +63,32 @@ def test_the_lessons_run_to_their_verdicts_and_a_past_set_reopens(runs_dir):
     later = lessons_page()
     assert not later.exception
     assert [m.value for m in [*later.success, *later.warning]] == verdicts
+
+
+def test_a_lesson_with_two_seeds_shows_its_spread(runs_dir):
+    """The seeds option: "Seeds per lesson" plans one run per lesson and seed, and a card over two seeds
+    draws their mean in a band, counts both runs and judges each seed."""
+    import json
+
+    from lfm.lab.lessons import plan_lessons
+    from lfm.training.experiment import execute, prepare_run
+    from tiny import TINY_CONFIG
+
+    at = lessons_page()
+    ready, _ = available_lessons(load_presets())
+    at.number_input(key="lessons_seeds").set_value(2).run()
+    assert any(c.value.startswith(f"{2 * len(ready)} runs:") for c in at.caption)
+    # a set of two lessons x two seeds, trained as "Run the lessons" would (names and group as it writes them)
+    presets = {name: p for name, p in load_presets().items() if name in ("No regularisation", "Collapse (strong lambda)")}
+    for planned in plan_lessons(TINY_CONFIG, presets, num_seeds=2, group="lessons-abc123"):
+        run = prepare_run(planned.config, runs_dir, name=planned.name, meta={"group": "lessons-abc123"})
+        assert execute(run).status == "finished"
+    at.run()
+    assert not at.exception
+    assert sum("2 runs, seeds 0, 1 (2 finished)" in c.value for c in at.caption) == 2  # both cards name both seeds
+    verdicts = [m.value for m in [*at.success, *at.warning]]
+    assert len(verdicts) == 2 and all(" of 2 seeds)" in v for v in verdicts), verdicts
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    curves = [spec for spec in specs if spec.get("data", {}).get("name") == "bands"]  # ui.lesson_charts' table
+    assert len(curves) == 2 and all([layer["mark"]["type"] for layer in spec["layer"]] == ["area", "line"]
+                                    for spec in curves)

@@ -6,7 +6,10 @@ import signal
 import pytest
 
 from lfm.lab.jobs import JobManager
+from lfm.lab.remote import FolderControl, supervise
+from lfm.lab.worker import RunSpec
 from lfm.store import RunReader
+from lfm.store.schema import RunState
 from support import wait_for
 from tiny import TINY_CONFIG
 
@@ -58,3 +61,18 @@ def test_an_unknown_backend_is_refused_at_submit(manager):
     with pytest.raises(ValueError, match="backend = 'gpu' is not available here: allowed thread, process, ray"):
         manager.submit(TINY_CONFIG, backend="gpu")
     assert manager.jobs() == []
+
+
+def test_a_job_stopped_before_its_worker_took_it_never_reaches_the_worker(tmp_path):
+    """Stop landing between the queue handing the job its thread and the worker taking it: the outcome
+    says cancelled (the manager then records it as a queued job's Stop would), and nothing is sent."""
+    class NoWorker:
+        def submit(self, spec):
+            raise AssertionError("a stopped job was handed to a worker")
+
+    control = FolderControl(tmp_path)
+    control.stop("by the user")
+    spec = RunSpec(TINY_CONFIG.to_dict(), str(tmp_path), "late", {"task": "t1"})
+    outcome = supervise(NoWorker(), spec, control, "t1")
+    assert outcome.status == RunState.CANCELLED and outcome.run_id is None
+    assert outcome.reason == "cancelled by the user before it started"

@@ -157,26 +157,26 @@ def test_a_sweep_that_cannot_start_queues_nothing(tmp_path):
 
 
 class RefusingManager:
-    """Accepts `accept` submissions, then refuses like a data set that fails to load; records stops."""
+    """Accepts `accept` submissions, then refuses like a data set that fails to load; records withdrawals."""
 
     def __init__(self, accept):
-        self.accept, self.submitted, self.stopped = accept, [], []
+        self.accept, self.submitted, self.withdrawn = accept, [], []
 
-    def submit(self, cfg, *, name=None, group=None, keep_alive=False, backend="thread"):
+    def submit(self, cfg, *, name=None, group=None, keep_alive=False, backend="thread", owner=None):
         if len(self.submitted) == self.accept:
             raise ValueError("refused")
         self.submitted.append(name)
         return name
 
-    def stop(self, job):
-        self.stopped.append(job)
+    def withdraw(self, job):
+        self.withdrawn.append(job)
 
 
 def test_a_sweep_refused_halfway_takes_back_the_runs_it_queued():
     manager = RefusingManager(accept=2)
     with pytest.raises(ValueError, match="refused"):
         submit_sweep(manager, TINY, SweepSpec((0.0, 0.1, 0.2, 0.3)))
-    assert manager.stopped == manager.submitted and len(manager.stopped) == 2
+    assert manager.withdrawn == manager.submitted and len(manager.withdrawn) == 2
 
 
 def test_grid_values_are_finite_and_sorted():

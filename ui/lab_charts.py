@@ -15,6 +15,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from lfm.store import seeds
 from lfm.store.results import RESULT_COLUMNS
 from ui.chart_style import (GREY, MAX_POINTS, SERIES_COLORS, SVG, TITLE_FONT, axis, finish, lambda_color_scale,
                             legend, message_chart, step_axis)
@@ -35,6 +36,12 @@ LAB_EXPLANATIONS = {
         "One line per run, coloured by its λ: grey is λ = 0, red λ > 0 (sharper gates), blue λ < 0 "
         "(spread-out gates); the deeper the colour, the larger |λ|. Lines that stay apart show λ changes "
         "what the model learns; point at a line for its run, λ, balance and seed."),
+    "compare_seeds_chart": (
+        "One line per setting: the mean over the runs that differ only in their seed, step by step, coloured "
+        "by λ (grey λ = 0, red λ > 0, blue λ < 0); the shaded band runs from the lowest seed to the highest "
+        "(each run smoothed first). "
+        "Where the bands of two settings overlap, the seeds alone could explain the difference; point at a "
+        "line for its setting and how many seeds it averages."),
     "sweep_summary_chart": (
         "The what-if answer: each dot is one finished run, placed at its λ; the line joins the mean of the "
         "runs (the seeds) at each λ, and a shaded band spans the lowest to the highest seed, so the dots and the band show how much luck matters. Left: validation "
@@ -62,6 +69,24 @@ def _message(text, height=120):
 
 # ---- curves of several runs ----------------------------------------------------------------------
 
+def _smoothed_runs(df, metric, smoothing):
+    """Each run's logged values of `metric` (raw) and their smoothed trend (value), one frame per run.
+
+    Smoothing comes before any thinning or averaging: the EMA must see every logged value. A sparse
+    metric (val_loss) and smoothing 0 keep value = raw."""
+    sparse = metric in SPARSE_METRICS
+    for _, run in df.groupby("run_id", sort=False):
+        run = run.loc[run[metric].notna(), ["run_id", "run", "lambda_entropy", "balance_coef", "seed", "step",
+                                            *(["setting"] if "setting" in run else []), metric]]
+        run = run.rename(columns={metric: "raw"})
+        run["value"] = run["raw"] if sparse or smoothing <= 0 else ema_smooth(run["raw"], smoothing).to_numpy()
+        yield run
+
+
+def _no_curves(df, metric):
+    return df is None or len(df) == 0 or metric not in df.columns or df[metric].isna().all()
+
+
 def compare_curves_chart(curves_long_df, metric, smoothing=0.6, height=340):
     """One line per run of `metric` against step, coloured by the run's λ.
 
@@ -70,20 +95,12 @@ def compare_curves_chart(curves_long_df, metric, smoothing=0.6, height=340):
     raw values stay in the tooltip); val_loss, logged once an epoch, is drawn raw with a point each.
     """
     df = curves_long_df
-    if df is None or len(df) == 0 or metric not in df.columns or df[metric].isna().all():
+    if _no_curves(df, metric):
         return _message(f"no {METRIC_LABELS.get(metric, metric)} logged yet by the runs shown", height)
     sparse = metric in SPARSE_METRICS
-    runs = df.groupby("run_id", sort=False)
-    budget = max(MIN_RUN_POINTS, MAX_POINTS // runs.ngroups)  # points per run
-    pieces = []
-    for _, run in runs:
-        run = run.loc[run[metric].notna(), ["run_id", "run", "lambda_entropy", "balance_coef", "seed", "step",
-                                            metric]]
-        run = run.rename(columns={metric: "raw"})
-        # smooth the full series first, then thin it: the EMA must see every logged value
-        run["value"] = run["raw"] if sparse or smoothing <= 0 else ema_smooth(run["raw"], smoothing).to_numpy()
-        pieces.append(downsample(run, max_points=budget))
-    lines = pd.concat(pieces, ignore_index=True)
+    budget = max(MIN_RUN_POINTS, MAX_POINTS // df["run_id"].nunique())  # points per run
+    lines = pd.concat([downsample(run, max_points=budget) for run in _smoothed_runs(df, metric, smoothing)],
+                      ignore_index=True)
     # one hovered run is drawn on top in full; the others fade (names are fixed: a redraw keeps the spec)
     hover = alt.selection_point(name="hover_run", fields=["run_id"], on="pointerover", nearest=True,
                                 clear="pointerout")
@@ -107,6 +124,59 @@ def compare_curves_chart(curves_long_df, metric, smoothing=0.6, height=340):
             color=alt.Color("lambda_entropy:Q", scale=lambda_color_scale(lines["lambda_entropy"]), legend=None))
         chart = alt.layer(chart, dots).resolve_scale(color="independent")
     return finish(chart, height)
+
+
+def _seeds_text(counts) -> str:
+    """'2 seeds', or '1–3 seeds' when the settings have different numbers of runs."""
+    low, high = min(counts), max(counts)
+    return f"{low} seed{'s' * (low != 1)}" if low == high else f"{low}–{high} seeds"
+
+
+def compare_seeds_chart(curves_long_df, metric, smoothing=0.6, height=340):
+    """One mean line per setting of `metric` against step, in a band from its lowest to its highest seed.
+
+    curves_long_df: lfm.store.results.curves(...) with a column "setting" added: the same label for the runs
+    that differ only in their seed (lfm.store.seeds.seed_groups / group_labels). Each run is smoothed
+    first (as compare_curves_chart), then the runs of a setting are averaged step by step
+    (lfm.store.seeds.seed_bands: aligned by step, min–max band). Coloured by λ as compare_curves_chart;
+    the legend says how many seeds each line averages.
+    """
+    df = curves_long_df
+    if _no_curves(df, metric):
+        return _message(f"no {METRIC_LABELS.get(metric, metric)} logged yet by the runs shown", height)
+    sparse = metric in SPARSE_METRICS
+    smoothed = pd.concat(list(_smoothed_runs(df, metric, smoothing)), ignore_index=True)
+    runs_per_setting = smoothed.groupby("setting")["run_id"].nunique()
+    bands = seeds.seed_bands(smoothed, "step", ["value"], by=["setting", "lambda_entropy", "balance_coef"])
+    bands["runs"] = bands["setting"].map(runs_per_setting)
+    budget = max(MIN_RUN_POINTS, MAX_POINTS // (2 * len(runs_per_setting)))  # a line and a band per setting
+    bands = pd.concat([downsample(b, max_points=budget) for _, b in bands.groupby("setting", sort=False)],
+                      ignore_index=True)
+    tooltip = [alt.Tooltip("setting:N"), alt.Tooltip("step:Q", format=","),
+               alt.Tooltip("mean:Q", title=f"mean{' (smoothed)' * (not sparse and smoothing > 0)}", format=".4f"),
+               alt.Tooltip("low:Q", title="lowest seed", format=".4f"),
+               alt.Tooltip("high:Q", title="highest seed", format=".4f"),
+               alt.Tooltip("seeds:Q", title="seeds at this step"), alt.Tooltip("runs:Q", title="runs of the setting")]
+    bits = "bits" in METRIC_LABELS.get(metric, "")
+    y_scale = alt.Scale(zero=bits)
+    title = METRIC_LABELS.get(metric, metric)
+    # the line's colour carries the gradient legend; the band and the dots have scales of their own (the
+    # same colours) without one, since sharing it would turn the legend into sample symbols
+    unlabelled = alt.Color("lambda_entropy:Q", scale=lambda_color_scale(bands["lambda_entropy"]), legend=None)
+    base = alt.Chart(bands).encode(x=alt.X("step:Q", axis=step_axis(), scale=alt.Scale(zero=False, nice=False)),
+                                   detail="setting:N", tooltip=tooltip)
+    line = base.mark_line(strokeWidth=3).encode(
+        y=alt.Y("mean:Q", axis=axis(title), scale=y_scale),
+        color=alt.Color("lambda_entropy:Q", scale=lambda_color_scale(bands["lambda_entropy"]),
+                        legend=legend(f"λ · mean of {_seeds_text(runs_per_setting)}", gradientLength=260,
+                                      format=LAMBDA_FORMAT)))
+    band = base.mark_area(opacity=0.2).encode(y=alt.Y("low:Q", axis=axis(title), scale=y_scale), y2="high:Q",
+                                              color=unlabelled)
+    layers = [band, line]
+    if sparse:  # a dot per logged epoch, as compare_curves_chart draws them
+        layers.append(base.mark_circle(size=70, opacity=1).encode(y=alt.Y("mean:Q", axis=axis(title), scale=y_scale),
+                                                                  color=unlabelled))
+    return finish(alt.layer(*layers).resolve_scale(color="independent"), height)
 
 
 # ---- the sweep's summary: final numbers against λ ------------------------------------------------
@@ -152,12 +222,11 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
     runs["seed"] = runs["seed"].astype(float)  # nullable Int64 -> plain numbers for the JSON spec
     runs["num_experts"] = runs["num_experts"].astype(float)
     runs["balance"] = [f"balance {b:g}" for b in runs["balance_coef"]]
-    means = (runs.groupby(["lambda_entropy", "balance"], as_index=False)
-             .agg(val_loss=("val_loss", "mean"), routing_entropy=("routing_entropy", "mean"),
-                  specialisation=("specialisation", "mean"), runs=("run_id", "size"),
-                  val_loss_low=("val_loss", "min"), val_loss_high=("val_loss", "max"))
-             .sort_values("lambda_entropy"))
-    seeded = int(means["runs"].max()) > 1  # several seeds at some λ: a band spans their lowest to highest
+    # the seeds at each (balance, λ): mean, lowest and highest (lfm.store.seeds, as on Compare and Lessons)
+    bands = seeds.seed_bands(runs, "lambda_entropy", ["val_loss", *SUMMARY_BITS], by=["balance"])
+    seeded = int(bands["seeds"].max()) > 1  # several seeds at some λ: a band spans their lowest to highest
+    loss_bands = bands[bands["column"] == "val_loss"]
+    bit_bands = bands[bands["column"] != "val_loss"].assign(series=lambda b: b["column"].map(SUMMARY_BITS))
     lambdas = sorted(runs["lambda_entropy"].unique())
     scale = _lambda_scale(lambdas, x_scale)
     # tick marks at the grid's own λ values while there are few enough to read
@@ -171,59 +240,56 @@ def sweep_summary_chart(table, x_scale="auto", panel_width=400, height=320):
                      alt.Tooltip("lambda_entropy:Q", title="λ", format=LAMBDA_FORMAT),
                      alt.Tooltip("balance_coef:Q", title="balance", format=LAMBDA_FORMAT), alt.Tooltip("seed:Q")]
     mean_tooltip = [alt.Tooltip("lambda_entropy:Q", title="λ", format=LAMBDA_FORMAT), "balance:N",
-                    alt.Tooltip("runs:Q", title="runs averaged")]
+                    alt.Tooltip("seeds:Q", title="runs averaged")]
+    spread_tooltip = [alt.Tooltip("low:Q", title="lowest seed", format=".4f"),
+                      alt.Tooltip("high:Q", title="highest seed", format=".4f")]
 
     # left: validation loss
     loss_color = SERIES_COLORS["validation loss"]
-    loss_y = alt.Y("val_loss:Q", scale=alt.Scale(zero=False), axis=axis("final validation loss"))
+
+    def loss_y(field):  # every layer names the axis: Vega-Lite would otherwise title it with all the fields
+        return alt.Y(field, scale=alt.Scale(zero=False), axis=axis("final validation loss"))
+
     loss = alt.layer(
-        alt.Chart(means).mark_line(strokeWidth=3, color=loss_color).encode(
-            x=x, y=loss_y, strokeDash=dash,
-            tooltip=[*mean_tooltip, alt.Tooltip("val_loss:Q", title="mean validation loss", format=".4f")]),
+        alt.Chart(loss_bands).mark_line(strokeWidth=3, color=loss_color).encode(
+            x=x, y=loss_y("mean:Q"), strokeDash=dash,
+            tooltip=[*mean_tooltip, alt.Tooltip("mean:Q", title="mean validation loss", format=".4f")]),
         alt.Chart(runs).mark_circle(size=130, opacity=0.85, color=loss_color, stroke="white",
                                     strokeWidth=1).encode(
-            x=x, y=loss_y, tooltip=[*point_tooltip, alt.Tooltip("val_loss:Q", title="validation loss",
-                                                                format=".4f")]),
-        *([alt.Chart(means).mark_area(opacity=0.18, color=loss_color).encode(
-            x=x, y=alt.Y("val_loss_low:Q", scale=alt.Scale(zero=False), axis=axis("final validation loss")),
-            y2="val_loss_high:Q", detail="balance:N",
-            tooltip=[*mean_tooltip, alt.Tooltip("val_loss_low:Q", title="lowest seed", format=".4f"),
-                     alt.Tooltip("val_loss_high:Q", title="highest seed", format=".4f")])] if seeded else []),
+            x=x, y=loss_y("val_loss:Q"),
+            tooltip=[*point_tooltip, alt.Tooltip("val_loss:Q", title="validation loss", format=".4f")]),
+        *([alt.Chart(loss_bands).mark_area(opacity=0.18, color=loss_color).encode(
+            x=x, y=loss_y("low:Q"), y2="high:Q", detail="balance:N",
+            tooltip=[*mean_tooltip, *spread_tooltip])] if seeded else []),
     ).properties(title=alt.Title("Validation loss (lower is better)", fontSize=TITLE_FONT),
                  width=panel_width, height=height)
 
-    # right: the two entropies, from the same run rows (folded: one row per run and series)
+    # right: the two entropies; the runs' dots folded from their table into one row per run and series
     series = alt.Color("series:N", scale=alt.Scale(domain=list(SUMMARY_BITS.values()),
                                                    range=[SERIES_COLORS[s] for s in SUMMARY_BITS.values()]),
                        legend=legend(None, symbolType="circle", symbolSize=200, orient="bottom"))
     num_experts = runs["num_experts"].dropna().unique()
     top = math.log2(num_experts[0]) if len(num_experts) == 1 and num_experts[0] > 1 else None
     bits_scale = alt.Scale(domain=[0, top * 1.05], nice=False) if top else alt.Scale(zero=True)
-    bits_y = alt.Y("bits:Q", axis=axis("bits"), scale=bits_scale)
 
-    def folded(chart):
-        return (chart.transform_fold(list(SUMMARY_BITS), as_=["column", "bits"])
-                .transform_calculate(series="datum.column == 'specialisation' ? 'specialisation' : "
-                                            "'routing entropy'"))
+    def bits_y(field):
+        return alt.Y(field, axis=axis("bits"), scale=bits_scale)
 
     bit_layers = [
-        folded(alt.Chart(means).mark_line(strokeWidth=3)).encode(
-            x=x, y=bits_y, color=series, detail="balance:N", strokeDash=dash,
-            tooltip=[*mean_tooltip, "series:N", alt.Tooltip("bits:Q", title="mean (bits)", format=".3f")]),
-        folded(alt.Chart(runs).mark_circle(size=130, opacity=0.85, stroke="white", strokeWidth=1)).encode(
-            x=x, y=bits_y, color=series,
-            tooltip=[*point_tooltip, "series:N", alt.Tooltip("bits:Q", format=".3f")]),
+        alt.Chart(bit_bands).mark_line(strokeWidth=3).encode(
+            x=x, y=bits_y("mean:Q"), color=series, detail="balance:N",
+            strokeDash=dash,
+            tooltip=[*mean_tooltip, "series:N", alt.Tooltip("mean:Q", title="mean (bits)", format=".3f")]),
+        alt.Chart(runs).mark_circle(size=130, opacity=0.85, stroke="white", strokeWidth=1)
+        .transform_fold(list(SUMMARY_BITS), as_=["column", "bits"])
+        .transform_calculate(series="datum.column == 'specialisation' ? 'specialisation' : 'routing entropy'")
+        .encode(x=x, y=bits_y("bits:Q"), color=series,
+                tooltip=[*point_tooltip, "series:N", alt.Tooltip("bits:Q", format=".3f")]),
     ]
-    if seeded:  # each series' band over the seeds, from its own table of (λ, balance, series, low, high)
-        spread = pd.concat([runs.groupby(["lambda_entropy", "balance"], as_index=False)
-                            .agg(low=(column, "min"), high=(column, "max")).assign(series=name)
-                            for column, name in SUMMARY_BITS.items()], ignore_index=True)
-        bit_layers.append(alt.Chart(spread).mark_area(opacity=0.18).encode(
-            x=x, y=alt.Y("low:Q", scale=bits_scale, axis=axis("bits")), y2="high:Q", color=series,
-            detail="balance:N",
-            tooltip=[alt.Tooltip("lambda_entropy:Q", title="λ", format=LAMBDA_FORMAT), "balance:N", "series:N",
-                     alt.Tooltip("low:Q", title="lowest seed", format=".3f"),
-                     alt.Tooltip("high:Q", title="highest seed", format=".3f")]))
+    if seeded:  # each series' band over the seeds
+        bit_layers.append(alt.Chart(bit_bands).mark_area(opacity=0.18).encode(
+            x=x, y=bits_y("low:Q"), y2="high:Q", color=series, detail="balance:N",
+            tooltip=[*mean_tooltip, "series:N", *spread_tooltip]))
     if top:  # the ceiling log2(E): every sample's gate spread evenly over all experts
         ceiling = pd.DataFrame({"bits": [top], "label": [f"log2(E) = {top:.2f} bits (max)"]})
         bit_layers.append(alt.Chart(ceiling).mark_rule(strokeDash=[8, 5], strokeWidth=2, color=GREY)

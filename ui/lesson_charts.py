@@ -16,6 +16,7 @@ from typing import NamedTuple
 import altair as alt
 import pandas as pd
 
+from lfm.store import seeds
 from ui.chart_style import (GREY, MAX_POINTS, SERIES_COLORS, SVG, TITLE_FONT, axis, legend, message_chart,
                             step_axis)
 from ui.reduce import downsample
@@ -50,19 +51,16 @@ def _draw_message(table, slot, *, height):
 def seed_bands(curves_df) -> pd.DataFrame:
     """Long table of each series' mean, lowest and highest value over the seeds at each step.
 
-    curves_df: lfm.store.results.curves(...) of one lesson's runs (one per seed). Columns out: step,
-    series, mean, low, high, seeds (how many seeds logged that step)."""
-    frames = []
-    for column, series in CURVE_SERIES.items():
-        if column not in curves_df or curves_df[column].isna().all():
-            continue
-        per_step = curves_df.groupby("step")[column].agg(["mean", "min", "max", "count"]).reset_index()
-        frames.append(pd.DataFrame({"step": per_step["step"], "series": series, "mean": per_step["mean"],
-                                    "low": per_step["min"], "high": per_step["max"], "seeds": per_step["count"]}))
-    if not frames:
-        return pd.DataFrame(columns=["step", "series", "mean", "low", "high", "seeds"])
-    budget = MAX_POINTS // (2 * len(frames))  # a line and a band per series
-    return pd.concat([downsample(f, max_points=budget) for f in frames], ignore_index=True)
+    curves_df: lfm.store.results.curves(...) of one lesson's runs (one per seed); the reduction is
+    lfm.store.seeds.seed_bands, as on the Compare and Sweep pages. Columns out: step, series, mean, low,
+    high, seeds (how many seeds logged that step)."""
+    bands = seeds.seed_bands(curves_df, "step", list(CURVE_SERIES))
+    bands = bands.assign(series=bands["column"].map(CURVE_SERIES))[["step", "series", "mean", "low", "high", "seeds"]]
+    if bands.empty:
+        return bands
+    per_series = [frame for _, frame in bands.groupby("series", sort=False)]
+    budget = MAX_POINTS // (2 * len(per_series))  # a line and a band per series
+    return pd.concat([downsample(f, max_points=budget) for f in per_series], ignore_index=True)
 
 
 @chart_builder

@@ -30,6 +30,7 @@ STATE_ICONS = {
     RunState.STOPPED: ":material/stop_circle:",
     RunState.DIVERGED: ":material/error:",
     RunState.FAILED: ":material/cancel:",
+    RunState.CANCELLED: ":material/block:",
     RunState.INTERRUPTED: ":material/warning:",
 }
 RATE_WINDOW = 5  # log intervals the shown samples/s is the median of
@@ -103,6 +104,8 @@ def progress(view: RunView, settings: RunSettings, state: str) -> None:
             left = (total - step) * batch / rate if rate > 0 else None
             text += f" · {rate:,.0f} samples/s" + (f" · about {left:,.0f} s left" if left is not None else "")
         st.progress(min(step / total, 1.0), text=text)
+    elif state == RunState.CANCELLED:
+        st.progress(0.0, text="never started: taken off the queue")
     else:
         st.progress(0.0, text="waiting for the first log step…")
     reason = view.status.get("reason") or ""

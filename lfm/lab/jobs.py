@@ -10,6 +10,10 @@ never touch the UI. What the manager adds:
   * orphan stopping: browser sessions `attach` while they are open and `detach` when they close; a job
     not marked keep_alive is stopped once no session has been attached for `orphan_grace_s` (a grace
     period, so a page reload, which closes one session and opens another, does not stop the run);
+  * no run lost without a word: a queued job taken off the queue before it started (Stop, every tab
+    closed, the dashboard shutting down) is recorded in the run store as "cancelled", with its settings
+    (lfm.store.writer.record_cancelled). A queued job has no folder before then, so a dashboard killed
+    with kill -9 leaves no record of its queue rather than runs that read "queued" forever;
   * backends: a job trains in a thread of this process ("thread", the default), or on a worker process
     or a Ray task (lfm/lab/backends.py), supervised by its thread here (lfm/lab/remote.py) and steered
     through its run folder; the worker pool is started once per manager and kept warm.
@@ -28,10 +32,12 @@ import torch
 
 from lfm.config import RunConfig
 from lfm.store.schema import LIVE_STATES, RunState
+from lfm.store.writer import record_cancelled
 from lfm.training.experiment import PreparedRun, execute, open_run, prepare_run
 from lfm.training.loop import TrainingControl, TrainResult
 
 from .backends import available_backends, make_backend
+from .ownership import OWNER_KEY
 from .remote import FolderControl, supervise
 from .worker import RunSpec
 
@@ -51,6 +57,7 @@ class Job:
     run: PreparedRun
     keep_alive: bool = False  # True: keep training when every browser tab is closed
     group: str | None = None  # e.g. a sweep's id, so its jobs can be followed together
+    owner: str | None = None  # the browser session that submitted it (lfm/lab/ownership.py); None: no session
     control: TrainingControl | FolderControl = field(default_factory=TrainingControl)
     backend: str = "thread"   # where it trains: thread (in memory), process or ray (steered via its folder)
     task: str = field(default_factory=lambda: secrets.token_hex(6))  # meta["task"] of its run folder
@@ -58,9 +65,12 @@ class Job:
     result: TrainResult | None = None
     state_: RunState = RunState.QUEUED  # QUEUED, RUNNING, then how it ended (never PAUSED: see state)
     thread: threading.Thread | None = field(default=None, repr=False)
+    cancelled_id: str | None = None  # the run store's id of its "cancelled" record, if it never started
 
     @property
     def run_id(self) -> str | None:
+        if self.cancelled_id is not None:
+            return self.cancelled_id
         if self.backend == "thread":
             return self.run.run_id
         return self.control.run_id  # known once the worker has made the folder
@@ -101,19 +111,23 @@ class JobManager:
 
     # ---- submitting and following -------------------------------------------------------------------
     def submit(self, cfg: RunConfig, *, name: str | None = None, keep_alive: bool = False, group: str | None = None,
-               backend: str = "thread") -> Job:
+               backend: str = "thread", owner: str | None = None) -> Job:
         """Prepare (may raise DataError / ValueError: nothing is queued then) and queue a run.
 
         group (e.g. a sweep's id) is kept in the run's config.json as meta["group"], so the run store
-        can gather a group's runs after a restart too. backend: thread, process or ray (one of
+        can gather a group's runs after a restart too; owner (the browser session submitting it) likewise
+        as meta["owner"], so every view can tell who may steer it. backend: thread, process or ray (one of
         lfm.lab.backends.available_backends()); a worker prepares the run again where it trains."""
         if backend not in available_backends():
             raise ValueError(f"backend = {backend!r} is not available here: allowed {', '.join(available_backends())}")
-        prepared = prepare_run(cfg, self.runs_dir, name=name, meta={"group": group} if group else None)
+        meta = {key: value for key, value in (("group", group), (OWNER_KEY, owner)) if value}
+        prepared = prepare_run(cfg, self.runs_dir, name=name, meta=meta or None)
         with self._lock:
+            if self._closed.is_set():  # nothing would ever start it
+                raise ValueError("the dashboard is shutting down: no new runs start")
             control = TrainingControl() if backend == "thread" else FolderControl(self.runs_dir)
-            job = Job(f"job-{next(self._ids)}", prepared, keep_alive=keep_alive, group=group, control=control,
-                      backend=backend)
+            job = Job(f"job-{next(self._ids)}", prepared, keep_alive=keep_alive, group=group, owner=owner,
+                      control=control, backend=backend)
             self._jobs[job.job_id] = job
             self._start_queued()
         return job
@@ -133,13 +147,26 @@ class JobManager:
         return [j for j in self.jobs() if j.active]
 
     def stop(self, job: Job, reason: str = "by the user") -> None:
-        """Stop a running job (it saves a checkpoint) or take a queued one off the queue."""
+        """Stop a running job (it saves a checkpoint and ends "stopped"), or take a queued one off the
+        queue (it is recorded as "cancelled"). reason completes "stopped ..." / "cancelled ...", e.g.
+        "by the user" or "because the dashboard shut down"."""
         with self._lock:
             job.control.stop(reason)
             if job.state_ == RunState.QUEUED:
-                job.state_ = RunState.STOPPED
-                job.result = TrainResult(RunState.STOPPED, "removed from the queue before it started", 0, None,
-                                         0.0)
+                self._cancel(job, f"cancelled {reason} before it started")
+
+    def withdraw(self, job: Job) -> None:
+        """Take back a job as if it had never been submitted: a queued one is dropped without a record,
+        a running one is stopped as by stop. For a batch refused halfway (a sweep whose fifth run's data
+        is bad): the runs it queued were never the user's, so they are not recorded as cancelled."""
+        with self._lock:
+            if job.state_ != RunState.QUEUED:
+                self.stop(job, "because its batch was refused")
+                return
+            job.control.stop("because its batch was refused")
+            job.state_ = RunState.CANCELLED
+            job.result = TrainResult(RunState.CANCELLED, "withdrawn before it started", 0, None, 0.0)
+            del self._jobs[job.job_id]
 
     def stop_all(self) -> None:
         for job in self.active():
@@ -159,9 +186,10 @@ class JobManager:
         return True
 
     def close(self, reason: str = "because the job manager closed") -> None:
-        """Stop every job (each running one saves its checkpoint and ends "stopped"), wait for them, and
-        end the worker pools."""
-        self._closed.set()
+        """Stop every job (each running one saves its checkpoint and ends "stopped", each queued one is
+        recorded as "cancelled"), wait for them, and end the worker pools."""
+        with self._lock:
+            self._closed.set()  # from here on nothing queued starts (see _start_queued)
         for job in self.active():
             self.stop(job, reason)
         for job in self.jobs():
@@ -196,13 +224,26 @@ class JobManager:
                     continue
                 for job in self.active():
                     if not job.keep_alive:
-                        job.control.stop(f"after {self.orphan_grace_s:g} s with no browser tab open")
-                        if job.state_ == RunState.QUEUED:
-                            self.stop(job)
+                        self.stop(job, f"after {self.orphan_grace_s:g} s with no browser tab open")
 
     # ---- the queue ----------------------------------------------------------------------------------
+    def _cancel(self, job: Job, reason: str) -> None:
+        """End a job that never started as "cancelled", recorded in the run store with its settings so
+        Runs lists it and it can be trained again. Caller holds the lock."""
+        try:
+            job.cancelled_id = record_cancelled(self.runs_dir, job.run.config.to_dict(), reason,
+                                                name=job.run.name, meta=job.run.meta)
+        except OSError as exc:  # e.g. the runs folder is gone: the job still ends, and says why
+            reason = f"{reason} (not recorded: {exc})"
+        job.state_ = RunState.CANCELLED
+        job.result = TrainResult(RunState.CANCELLED, reason, 0, None, 0.0)
+
     def _start_queued(self) -> None:
-        """Start queued jobs, oldest first, while fewer than max_concurrent run. Caller holds the lock."""
+        """Start queued jobs, oldest first, while fewer than max_concurrent run, unless the manager is
+        closing (a run that ends then must not start the next: that one is being cancelled). Caller holds
+        the lock."""
+        if self._closed.is_set():
+            return
         running = self._count_running()
         for job in sorted(self._jobs.values(), key=lambda j: j.submitted_at):
             if running >= self.max_concurrent:
@@ -226,8 +267,12 @@ class JobManager:
         try:
             job.result = execute(job.run, control=job.control, backend="thread")
         except Exception as exc:  # execute reports training errors itself; this is anything around it
-            job.run.writer.fail(f"{type(exc).__name__}: {exc}")
-            job.result = TrainResult(RunState.FAILED, f"{type(exc).__name__}: {exc}", 0, None, 0.0)
+            reason = f"{type(exc).__name__}: {exc}"
+            try:
+                job.run.writer.fail(reason)
+            except OSError:  # nowhere left to record it (e.g. the runs folder is gone): the job still ends
+                pass
+            job.result = TrainResult(RunState.FAILED, reason, 0, None, 0.0)
         self._ended(job)
 
     def _train_remote(self, job: Job) -> None:
@@ -240,7 +285,11 @@ class JobManager:
             spec = RunSpec(job.run.config.to_dict(), str(self.runs_dir.resolve()), job.run.name,
                            {**job.run.meta, "task": job.task})
             outcome = supervise(backend, spec, job.control, job.task)
-            job.result = TrainResult(outcome.status, outcome.reason, outcome.steps, None, 0.0)
+            if outcome.status == RunState.CANCELLED:  # stopped before its worker was given it
+                with self._lock:
+                    self._cancel(job, outcome.reason)
+            else:
+                job.result = TrainResult(outcome.status, outcome.reason, outcome.steps, None, 0.0)
         except Exception as exc:  # the engine itself failed (e.g. Ray could not start)
             job.result = TrainResult(RunState.FAILED, f"{type(exc).__name__}: {exc}", 0, None, 0.0)
         self._ended(job)

@@ -86,8 +86,9 @@ def supervise(backend, spec: RunSpec, control: FolderControl, token: str, poll_s
     """Run spec on backend and wait for its outcome, attaching control to the run folder once it exists.
 
     spec.meta["task"] == token identifies the folder the worker makes."""
-    if control.stopped:  # stopped while it waited in the dashboard's queue
-        return RunOutcome(None, str(RunState.STOPPED), "removed from the queue before it started", 0, 0, "")
+    if control.stopped:  # stopped while it waited in the dashboard's queue: the manager records it
+        return RunOutcome(None, str(RunState.CANCELLED), f"cancelled {control.stop_reason} before it started",
+                          0, 0, "")
     ticket = backend.submit(spec)
     reader = RunReader(spec.runs_dir)
     while True:

@@ -212,12 +212,13 @@ def plan_sweep(base: RunConfig, spec: SweepSpec, group: str | None = None) -> li
 
 
 def submit_sweep(manager, base: RunConfig, spec: SweepSpec, *, keep_alive: bool = False,
-                 backend: str = "thread") -> str:
+                 backend: str = "thread", owner: str | None = None) -> str:
     """Queue every run of the sweep with manager (a lfm.lab.jobs.JobManager); returns the group id.
 
     The runs go through manager.submit like single runs: the same FIFO queue and concurrency cap, and
     keep_alive as there (True: they keep training when every browser tab is closed), and the backend the
-    runs train on (thread, process or ray: lfm/lab/backends.py).
+    runs train on (thread, process or ray: lfm/lab/backends.py), and owner (the browser session that
+    launched it: only it stops the sweep, lfm/lab/ownership.py).
     Every run is prepared (data loaded, model built) as it is submitted; if one is refused, the ones
     already queued are taken off again and the error is raised, so a sweep starts whole or not at all."""
     group = new_group_id()
@@ -225,10 +226,10 @@ def submit_sweep(manager, base: RunConfig, spec: SweepSpec, *, keep_alive: bool 
     try:
         for run in plan_sweep(base, spec, group):
             jobs.append(manager.submit(run.config, name=run.name, group=group, keep_alive=keep_alive,
-                                       backend=backend))
+                                       backend=backend, owner=owner))
     except BaseException:
         for job in jobs:
-            manager.stop(job)
+            manager.withdraw(job)  # no "cancelled" records: these runs were never the user's
         raise
     return group
 
@@ -241,7 +242,7 @@ class SweepProgress:
     finished: int = 0
     running: int = 0              # running or paused
     queued: int = 0               # waiting for a free slot (known only to the process that queued them)
-    ended_badly: int = 0          # stopped, diverged, failed or interrupted
+    ended_badly: int = 0          # stopped, diverged, failed, cancelled or interrupted
     run_ids: list[str] = field(default_factory=list)  # runs in the store, oldest first
 
     @property

@@ -2,7 +2,7 @@
 
 files (layout, ids, atomic writes), schema (column and file names), writer (RunWriter, a training
 callback), reader (RunReader), checkpoint (the only module here that imports torch), results (final
-metrics and curves of many runs), export (a run's files for download), provenance (what produced a run),
+metrics and curves of many runs), seeds (runs that differ only in their seed, as a mean and a band), export (a run's files for download), provenance (what produced a run),
 tensorboard (a run as TensorBoard event files; torch and tensorboard imported only when used) with png
 (heatmaps as PNG), watch (file-system events),
 snapshots (gates.jsonl indexed by step, for replays).

@@ -85,13 +85,15 @@ class RunState(str, Enum):
     """Where a run stands. A str subclass: the value is what status.json holds, and a state compares
     equal to its string, so files written before this enum read the same."""
 
-    QUEUED = "queued"            # waiting in a job manager's queue (never on disk)
+    QUEUED = "queued"            # waiting in a job manager's queue (never on disk: see CANCELLED)
     RUNNING = "running"          # training; status.json says so and its writer is alive
     PAUSED = "paused"            # training paused by a user (the job's view; status.json stays "running")
     FINISHED = "finished"        # every epoch done
     STOPPED = "stopped"          # a user (Stop, Ctrl-C) ended it early; weights saved
     DIVERGED = "diverged"        # the loss became NaN or infinite
     FAILED = "failed"            # an error before or during training; status.json's reason says which
+    CANCELLED = "cancelled"      # taken off the queue before it started (Stop, shutdown, every tab closed):
+                                 # its folder holds config.json and status.json only, nothing trained
     INTERRUPTED = "interrupted"  # status.json says running, but its writer is gone (kill -9, a crash)
     UNKNOWN = "unknown"          # no status.json (yet)
 
@@ -122,5 +124,6 @@ PAUSED_FLAG = RunState.PAUSED.value
 
 LIVE_STATES = frozenset({RunState.QUEUED, RunState.RUNNING, RunState.PAUSED})
 ENDED_STATES = frozenset({RunState.FINISHED, RunState.STOPPED, RunState.DIVERGED, RunState.FAILED,
-                          RunState.INTERRUPTED})
-WRITTEN_STATES = (RunState.RUNNING, RunState.FINISHED, RunState.STOPPED, RunState.DIVERGED, RunState.FAILED)
+                          RunState.CANCELLED, RunState.INTERRUPTED})
+WRITTEN_STATES = (RunState.RUNNING, RunState.FINISHED, RunState.STOPPED, RunState.DIVERGED, RunState.FAILED,
+                  RunState.CANCELLED)

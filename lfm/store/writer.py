@@ -4,6 +4,7 @@ It appends plain data to the files described in lfm/store/files.py and needs no 
 whose writer died is recognised by its pid (same host) or a stale heartbeat (other host) and read
 interrupted (lfm/store/reader.py). A run whose folder is deleted while it trains (by hand, by a cleanup
 job) has nowhere left to be recorded: the writer raises RunFolderRemoved, which ends the run as failed.
+A run taken off a queue before it started is recorded too, by record_cancelled: its settings and why.
 """
 from __future__ import annotations
 
@@ -25,6 +26,43 @@ class RunFolderRemoved(FileNotFoundError):
     """The run's folder vanished while the run was being written: nothing more can be recorded."""
 
 
+def new_run_folder(runs_dir: str | Path, name: str | None) -> tuple[str, Path]:
+    """Make a fresh, empty run folder under runs_dir; returns (run_id, path)."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    # time first so ids sort by age; random suffix so a dashboard and a CLI run started in the same
+    # second never collide (mkdir without exist_ok is the arbiter)
+    while True:
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{slugify(name)}-{secrets.token_hex(2)}"
+        path = run_path(runs_dir, run_id)
+        try:
+            path.mkdir()
+            return run_id, path
+        except FileExistsError:
+            continue
+
+
+def _write_config(path: Path, config: dict, name: str | None, created: str, meta: dict) -> None:
+    write_json_atomic(path / "config.json", {**config, "name": name, "created": created, "meta": dict(meta)})
+
+
+def record_cancelled(runs_dir: str | Path, config: dict, reason: str, *, name: str | None = None,
+                     meta: dict | None = None) -> str:
+    """Record a run that was taken off a queue before it started: a folder holding its config.json and a
+    status.json that says "cancelled" and why. Returns its run id.
+
+    Nothing trained, so there are no metrics, gates or checkpoint; the record is there so the run is
+    not lost without a word (the Runs page and `lfm runs` list it) and its settings can be trained
+    again. status.json is written first and already ended, so no reader ever sees the run as live."""
+    run_id, path = new_run_folder(runs_dir, name)
+    created = now_iso()
+    write_json_atomic(path / "status.json", {
+        "state": RunState.CANCELLED, "reason": reason, "pid": os.getpid(), "hostname": HOSTNAME,
+        "started": None, "ended": created, "updated": time.time(), "step": 0, "total_steps": None})
+    _write_config(path, dict(config), name, created, dict(meta or {}))  # last, as RunWriter's
+    return run_id
+
+
 class RunWriter:
     """Training callback that records one run in a fresh folder under runs_dir."""
 
@@ -42,26 +80,14 @@ class RunWriter:
         self._columns: list[str] | None = None  # metrics.csv header, fixed when first written
         self._step = 0                      # last logged optimizer step
         self.folder_removed = False         # set once the run folder was found deleted mid-run
-        runs_dir = Path(runs_dir)
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        # time first so ids sort by age; random suffix so a dashboard and a CLI run started in the same
-        # second never collide (mkdir without exist_ok is the arbiter)
-        while True:
-            self.run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{slugify(name)}-{secrets.token_hex(2)}"
-            self.path = run_path(runs_dir, self.run_id)
-            try:
-                self.path.mkdir()
-                break
-            except FileExistsError:
-                continue
+        self.run_id, self.path = new_run_folder(runs_dir, name)
         created = now_iso()
         self._status = {"state": RunState.RUNNING, "reason": "", "pid": os.getpid(), "hostname": HOSTNAME,
                         "started": created, "ended": None, "updated": time.time(), "step": 0,
                         "total_steps": None}
         self._write_status()
         # config.json last: readers take a folder for a run once it exists, and status.json is there by then
-        write_json_atomic(self.path / "config.json",
-                           {**self.config, "name": name, "created": created, "meta": dict(meta or {})})
+        _write_config(self.path, self.config, name, created, self.meta)
 
     # ---- training callbacks -------------------------------------------------------------------------
     def on_train_start(self, info: dict) -> None:
