@@ -413,12 +413,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for r in runs:  # listed above with what could be read; what cannot, on stderr
+        if r.problem:
+            print(f"{r.run_id} is unreadable: {printable(r.problem)}", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write one run's exports: the Runs page's download files, and/or TensorBoard event files."""
     from lfm.store import RunReader, export
+    from lfm.store.damage import RunDamaged
     from lfm.store.tensorboard import TensorBoardUnavailable, write_tensorboard
 
     if args.files is None and args.tensorboard is None:
@@ -447,6 +451,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     except TensorBoardUnavailable as e:
         error(e)
         return EXIT_FAILED
+    except RunDamaged as e:  # a file of the run that cannot be read: say which, as the Runs page does
+        error(f"run {args.run_id} is unreadable: {e}")
+        return EXIT_BAD_INPUT
     except OSError as e:  # e.g. a folder we may not write
         error(f"{e.filename}: {e.strerror or e}" if e.filename else e)
         return EXIT_BAD_INPUT

@@ -16,10 +16,12 @@ import streamlit as st
 
 from lfm.store.results import curves, results_table
 from lfm.store import RunReader
+from lfm.store.damage import RunDamaged
+from lfm.store.files import UnsafeFile
 from lfm.lab.sweep import sweep_groups
 from lfm.store.seeds import group_labels, seed_groups
 from lfm.store.schema import BITS_METRICS, LIVE_STATES, Metric, RunState
-from ui import lab_charts, state
+from ui import damaged, lab_charts, state
 from ui.live import list_runs, watch_for_new_runs
 from ui.routing import through_router
 
@@ -155,13 +157,19 @@ def matrices(run_ids):
     in order of λ, then balance, then seed; grouped: one mean matrix per setting, labelled with it."""
     found, lams, labels, names = [], [], [], None
     for run_id in sorted(run_ids, key=order_key):
-        snapshot = next(iter(reader.read_gates(run_id, last_only=True)), {})
+        if by_id[run_id].problem:
+            continue  # named above the table
+        try:
+            snapshot = next(iter(reader.read_gates(run_id, last_only=True)), {})
+            regimes = (reader.info(run_id) or {}).get("regime_names") if snapshot.get("regime_matrix") else None
+        except (RunDamaged, UnsafeFile):  # damaged since it was listed: left out, as from the table
+            continue
         if snapshot.get("regime_matrix"):
             lam, balance, seed = order_key(run_id)
             found.append(snapshot["regime_matrix"])
             lams.append(lam)
             labels.append(setting_of[run_id] if grouped else f"λ={lam:g} · b={balance:g} · seed {seed}")
-            names = names or (reader.info(run_id) or {}).get("regime_names")
+            names = names or regimes
     if grouped:  # one mean matrix per setting; each of its columns still sums to 1, as every run's do
         by_label = {}
         for matrix, lam, label in zip(found, lams, labels):
@@ -204,6 +212,7 @@ def comparison():
                                for group, label in zip(settings_of_runs, setting_labels)))
 
     st.subheader("Final numbers")
+    damaged.warn_damaged(by_id[run_id] for run_id in selected)
     table = results_table(reader, selected).sort_values(["lambda_entropy", "balance_coef", "seed"], kind="stable")
     st.dataframe(table, hide_index=True, width="stretch", column_config=lab_charts.results_column_config())
     st.download_button("Download the table (CSV)", table.to_csv(index=False), "lfm-compare.csv", "text/csv",

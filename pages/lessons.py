@@ -20,9 +20,11 @@ from lfm.data import DataError
 from lfm.lab.lessons import (LESSONS, MAX_SEEDS, available_lessons, judge, lesson_runs, lesson_sets,
                              plan_lessons, submit_lessons)
 from lfm.lab.sweep import sweep_groups, sweep_progress
+from lfm.store.damage import RunDamaged
+from lfm.store.files import UnsafeFile
 from lfm.store.results import curves, results_table
 from lfm.store.schema import RunState
-from ui import lesson_charts, ownership, run_charts, state
+from ui import damaged, lesson_charts, ownership, run_charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
 from ui.groups import group_progress, pick_group
 from ui.images import png_bytes
@@ -107,7 +109,7 @@ def gather(runs) -> list[dict]:
         rows = table.loc[ids]
         done = rows[rows["state"] == RunState.FINISHED]
         matrices = [m for m in (_last_matrix(run_id) for run_id in ids) if m is not None]
-        info = reader.info(ids[0]) if ids else None
+        info = next(filter(None, (_info(run_id) for run_id in ids)), None)
         found.append({
             "lesson": lesson, "rows": rows, "curves": curves(reader, ids),
             "matrix": np.mean(matrices, axis=0).tolist() if matrices else None,
@@ -118,8 +120,20 @@ def gather(runs) -> list[dict]:
 
 
 def _last_matrix(run_id):
-    gates = reader.read_gates(run_id, last_only=True)
+    """The run's newest expert × regime matrix; None before one, or from a damaged run (named on the page)."""
+    try:
+        gates = reader.read_gates(run_id, last_only=True)
+    except (RunDamaged, UnsafeFile):
+        return None
     return gates[-1].get("regime_matrix") if gates else None
+
+
+def _info(run_id):
+    """The run's info.json (regime names, experts); None before it is written, or from a damaged run."""
+    try:
+        return reader.info(run_id)
+    except (RunDamaged, UnsafeFile):
+        return None
 
 
 def card(item) -> None:
@@ -154,6 +168,7 @@ def lesson_cards():
     runs_now = list_runs(reader, watcher)
     progress = sweep_progress(reader, manager, group, runs_now)
     group_progress(progress, manager, "lesson set", key="lessons_stop")
+    damaged.warn_damaged(s for summaries in lesson_runs(runs_now, group).values() for s in summaries)
     items = gather(runs_now)
     judged = [item for item in items if item["verdict"].holds is not None]
     if items and len(judged) == len(items):

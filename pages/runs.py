@@ -6,6 +6,8 @@ provenance, and each chart as SVG. Streamlit's own chart toolbar (hover a chart)
 gives PNG only, so the SVG files are drawn on the server by ui.explore_charts.svg_bytes. Every button
 builds its file when pressed (a callable), so showing the page reads no checkpoint and draws no SVG.
 Replay (ui.replay): a slider and a Play button over the run's saved gate snapshots, under its charts.
+A run whose files cannot be read is listed all the same, its problem in the table ("unreadable: metrics.csv:
+line 7 has 12 fields, the header 11"), and shown with whatever of it can be read (ui.damaged).
 """
 
 import functools
@@ -15,7 +17,7 @@ import streamlit as st
 
 from lfm.store import export, provenance, tensorboard
 from lfm.config import ConfigError
-from ui import run_charts, state
+from ui import damaged, run_charts, state
 from ui.text import plain
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
 from lfm.store.schema import Metric
@@ -37,7 +39,8 @@ if not runs:
 def row(r) -> dict:
     settings, last = r.settings, r.last_metrics or {}
     return {
-        "run": r.run_id, "name": r.name or "", "state": str(r.state), "dataset": settings["dataset"],
+        "run": r.run_id, "name": r.name or "", "state": str(r.state),
+        "problem": damaged.unreadable(r.problem) if r.problem else "", "dataset": settings["dataset"],
         "lambda": settings["lambda_entropy"], "balance": settings["balance_coef"],
         "experts": settings["num_experts"], "step": last.get(Metric.STEP), "loss": last.get(Metric.LOSS),
         "val loss": last.get(Metric.VAL_LOSS), "routing H (bits)": last.get(Metric.ROUTING_ENTROPY),
@@ -111,19 +114,32 @@ def provenance_section(summary) -> None:
         st.dataframe(pd.DataFrame(provenance.describe(facts), columns=["what", "recorded"]), hide_index=True)
 
 
-st.dataframe(pd.DataFrame([row(r) for r in runs]), hide_index=True, width="stretch")
+table = pd.DataFrame([row(r) for r in runs])
+if not table["problem"].any():
+    table = table.drop(columns="problem")  # a column only when some run is damaged
+else:
+    st.warning(f"{(table['problem'] != '').sum()} run(s) have a file that cannot be read: see the problem "
+               "column. They are listed with what could be read.", icon=":material/broken_image:")
+st.dataframe(table, hide_index=True, width="stretch")
 labels = {r.run_id: run_label(r) for r in runs}
 run_id = st.selectbox("Show run", list(labels), format_func=labels.get, key="runs_page_run")
 summary = next(r for r in runs if r.run_id == run_id)
+if summary.problem:
+    damaged.warn(run_id, summary.problem)
 smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="runs_smoothing")
 view = run_view(run_id)
-view.refresh(reader, watcher)
+with damaged.guarded(run_id):  # each part of a damaged run that can still be read is shown
+    view.refresh(reader, watcher)
 progress(view, summary.settings, view.status.get("state", summary.state))
 with st.expander("Provenance: versions, git revision, device, host", icon=":material/fingerprint:"):
-    provenance_section(summary)
+    with damaged.guarded(run_id):
+        provenance_section(summary)
 with st.expander("Export: metrics, settings, checkpoint, TensorBoard, charts as SVG", icon=":material/download:"):
-    export_section(reader, summary, view, smoothing)
-all_charts(view, smoothing)
+    with damaged.guarded(run_id):
+        export_section(reader, summary, view, smoothing)
+with damaged.guarded(run_id):
+    all_charts(view, smoothing)
 st.header("Replay", help="Step through the run's saved gate snapshots, live or finished.")
-replay_section(reader, view, smoothing)
+with damaged.guarded(run_id):
+    replay_section(reader, view, smoothing)
 watch_for_new_runs(watcher)

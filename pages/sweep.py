@@ -16,7 +16,7 @@ from lfm.data import DataError
 from lfm.store.results import results_table
 from lfm.lab.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse_values, plan_sweep,
                        submit_sweep, sweep_groups, sweep_progress)
-from ui import lab_charts, ownership, state
+from ui import damaged, lab_charts, ownership, state
 from ui.groups import group_progress, pick_group
 from ui.live import forget_run_list, list_runs, watch_for_new_runs
 from ui.settings import BACKEND_LABELS, render_settings
@@ -116,6 +116,7 @@ def sweep_view():
     progress = sweep_progress(reader, manager, group, list_runs(reader, watcher))
     group_progress(progress, manager, "sweep", key="sweep_stop")
 
+    damaged.warn_damaged(r for r in list_runs(reader, watcher) if r.run_id in progress.run_ids)
     table = results_table(reader, progress.run_ids).sort_values(["lambda_entropy", "balance_coef", "seed"],
                                                                   kind="stable")
     st.altair_chart(lab_charts.sweep_summary_chart(table), width="content")

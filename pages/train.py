@@ -5,10 +5,12 @@ import streamlit as st
 from lfm.config import ConfigError, check_value
 from lfm.data import DataError
 from lfm.datasets import DATASETS
+from lfm.store.damage import RunDamaged
+from lfm.store.files import UnsafeFile
 from lfm.store.schema import LIVE_STATES, Metric, RunState
 from lfm.lab.controls import RunControls
 from lfm.lab.ownership import owner_of
-from ui import ownership, state
+from ui import damaged, ownership, state
 from ui.live import all_charts, forget_run_list, list_runs, progress, run_label, run_view, watch_for_new_runs
 from ui.settings import render_settings
 from ui.routing import through_router
@@ -61,7 +63,13 @@ summary = next((r for r in runs if r.run_id == run_id), None)
 if summary is None:
     st.warning(f"Run {run_id} is no longer in the run store.")
     st.stop()
-controls = RunControls(reader.runs_dir, run_id, reader.status(run_id), job=job, manager=manager,
+if summary.problem:
+    damaged.warn(run_id, summary.problem)
+try:
+    status = reader.status(run_id)
+except (RunDamaged, UnsafeFile):  # said above: steer it by what its job (if any) knows
+    status = {"state": summary.state}
+controls = RunControls(reader.runs_dir, run_id, status, job=job, manager=manager,
                        owner=owner_of(summary.meta), steerer=ownership.steerer())
 job_state, permission = controls.state, controls.permission
 if controls.active and not controls.in_memory:
@@ -86,10 +94,14 @@ if c3.button("Stop", icon=":material/stop:", disabled=off, width="stretch"):
         st.rerun()
 started_with = summary.settings["lambda_entropy"] or 0.0
 if summary.settings["lambda_schedule"] in (None, "constant"):
-    current = (summary.last_metrics or {}).get(Metric.LAMBDA_ENTROPY, started_with)  # after changes
+    current = (summary.last_metrics or {}).get(Metric.LAMBDA_ENTROPY)  # after changes
 else:  # metrics hold λ x the schedule's factor; this sets the base: the setting, or its latest change
-    changes = [e["value"] for e in reader.read_events(run_id) if e.get("kind") == "lambda_change"]
-    current = changes[-1] if changes else started_with
+    try:
+        changes = [e["value"] for e in reader.read_events(run_id) if e.get("kind") == "lambda_change"]
+    except (RunDamaged, UnsafeFile):  # said above: the setting it started with is all we know
+        changes = []
+    current = changes[-1] if changes else None
+current = started_with if current is None else current
 new_lambda = c4.number_input("λ while training", value=float(current), step=0.05, disabled=off,
                              format="%.3f", key=f"live_lambda_{run_id}",
                              help="Changes lambda_entropy from the next step on, without a restart; "
@@ -116,7 +128,8 @@ live = job_state in LIVE_STATES
 @st.fragment(run_every=refresh_s if live else None)
 def live_view():
     view = run_view(run_id)
-    view.refresh(reader, watcher)
+    with damaged.guarded(run_id):
+        view.refresh(reader, watcher)
     now = manager.by_run_id(run_id)
     current = now.state if now else RunControls(reader.runs_dir, run_id, view.status).state
     progress(view, summary.settings, current)

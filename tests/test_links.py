@@ -71,7 +71,7 @@ def test_no_run_file_is_read_through_a_link(store, file_name):
     outside_copy = secret.with_name(file_name)  # parseable content, so only the link check can refuse it
     outside_copy.write_bytes((reader.path(run_id) / file_name).read_bytes())
     plant_link(reader.path(run_id), file_name, outside_copy)
-    readers = {"config.json": lambda: reader.summary(run_id), "status.json": lambda: reader.status(run_id),
+    readers = {"config.json": lambda: reader.config(run_id), "status.json": lambda: reader.status(run_id),
                "info.json": lambda: reader.info(run_id), "events.jsonl": lambda: reader.read_events(run_id),
                "gates.jsonl": lambda: reader.read_gates(run_id),
                "metrics.csv": lambda: reader.read_metrics(run_id)}
@@ -86,7 +86,11 @@ def test_no_run_file_is_read_through_a_link(store, file_name):
             reader.read_gates(run_id, last_only=True)
         with pytest.raises(UnsafeFile):
             reader.read_new(run_id, gates="last")
-    assert run_id not in [r.run_id for r in reader.list_runs()] or file_name not in ("config.json", "status.json")
+    # the run stays listed, as damaged by that file, and nothing read through the link shows
+    (listed,) = reader.list_runs()
+    assert listed.damage is not None and listed.damage.file == file_name and "link" in listed.problem
+    if file_name == "config.json":
+        assert listed.name is None and listed.config == {}
 
 
 def test_a_run_file_linked_to_a_folder_outside_is_refused(store):

@@ -15,7 +15,8 @@ import streamlit as st
 
 from lfm.config import RunSettings
 from lfm.store import RunReader
-from lfm.store.schema import LIVE_STATES, LOAD_PREFIX, Metric, RunState, load_column
+from lfm.store.damage import load_columns
+from lfm.store.schema import LIVE_STATES, Metric, RunState, load_column
 from lfm.store.watch import RunWatcher
 from ui import run_charts
 from ui.text import plain
@@ -70,7 +71,7 @@ class RunView:
     def num_experts(self) -> int:
         if self.info and self.info.get("num_experts"):
             return int(self.info["num_experts"])
-        return sum(c.startswith(LOAD_PREFIX) for c in self.metrics.columns)
+        return len(load_columns(list(self.metrics.columns)))  # load_0, load_1, ... (not load_entropy)
 
 
 def run_view(run_id: str) -> RunView:

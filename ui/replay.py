@@ -14,8 +14,9 @@ fast as a short one. The GIF export draws chosen snapshots' matrix and probe hea
 import pyarrow as pa
 import streamlit as st
 
+from lfm.store.damage import RunDamaged
 from lfm.store.snapshots import SnapshotIndex
-from ui import run_charts
+from ui import damaged, run_charts
 from ui.images import GIF_EXPORT_AVAILABLE
 from ui.replay_charts import replay_gif, with_step_marker
 
@@ -87,7 +88,11 @@ def replay_section(reader, view, smoothing: float, key: str = "replay") -> None:
             st.session_state[position_key] = min(position + stride, count - 1)
         position = st.slider("Snapshot", 0, max(count - 1, 1), key=position_key, disabled=count == 1,
                              help="Which saved snapshot to show: 0 is the first log step, the right end the newest.")
-        snapshot = index.read_at(position)
+        try:
+            snapshot = index.read_at(position)
+        except RunDamaged as exc:  # a fragment shows its own exceptions: the page's guard never sees this one
+            damaged.warn(view.run_id, exc)
+            return
         st.markdown(f"**Training step {snapshot.step:,}** (snapshot {position + 1:,} of {count:,})")
         info = view.info or {}
         labels, regimes = info.get("probe_labels"), info.get("regime_names")

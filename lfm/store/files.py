@@ -23,7 +23,6 @@ any file its user can read, e.g. with checkpoint.pt -> ~/.ssh/id_rsa.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -34,10 +33,6 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
-
-import pandas as pd
-
-from .schema import METRIC_COLUMNS
 
 RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}")  # used with fullmatch: "$" would allow "\n"
 HOSTNAME = socket.gethostname()
@@ -149,11 +144,6 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=1))
 
 
-def read_json(path: Path) -> Any:
-    with open_file(path, "r", encoding="utf-8") as f:
-        return json.load(f)
-
-
 def format_cell(value: Any) -> str:
     if value is None:
         return ""
@@ -179,19 +169,19 @@ def read_complete(path: Path, offset: int = 0) -> tuple[bytes, int]:
     return data[:end], offset + end
 
 
-def newest_line(path: Path, offset: int, tail: int = 1 << 20) -> tuple[list[dict], int]:
-    """The newest complete JSON line written after offset (as a 0- or 1-item list), and the new offset.
+def newest_line(path: Path, offset: int, tail: int = 1 << 20) -> tuple[bytes, int]:
+    """The newest complete line written after offset (with its newline; b"" if none), and the new offset.
     Reads at most the file's last `tail` bytes unless a single line is longer than that."""
     try:
         size = path.lstat().st_size  # lstat: a link's own size; read_complete refuses the link itself
     except FileNotFoundError:
-        return [], offset
+        return b"", offset
     start = max(offset, size - tail)
     data, end = read_complete(path, start)
     if start > offset and data.count(b"\n") < 2:  # the tail may begin mid-line: need one whole line
         data, end = read_complete(path, offset)
     lines = data.rstrip(b"\n").rsplit(b"\n", 1)
-    return json_lines(lines[-1] + b"\n") if data else [], end
+    return (lines[-1] + b"\n") if data else b"", end
 
 
 def last_line(path: Path) -> tuple[bytes, bool] | None:
@@ -223,13 +213,6 @@ def json_lines(data: bytes) -> list[dict]:
         except ValueError:
             continue  # blank, or garbage a crashed file system left behind: skip, keep the rest
     return out
-
-
-def csv_frame(rows: bytes, names: list[str] | None) -> pd.DataFrame:
-    """DataFrame of complete CSV rows (no header line) under the column names."""
-    if not rows.strip():  # typed empty frame, so pd.concat with later rows keeps float columns
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in (names or METRIC_COLUMNS)})
-    return pd.read_csv(io.BytesIO(rows), names=names, header=None)
 
 
 def parse_cell(text: str) -> int | float | None:

@@ -24,7 +24,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .files import HOSTNAME, read_json, write_json_atomic
+from .damage import RunDamaged, json_object, parse_json
+from .files import HOSTNAME, read_bytes, write_json_atomic
 
 FILE_NAME = "provenance.json"
 GIT_TIMEOUT_S = 2.0  # per git call: a hung or very slow git must not hold up a run
@@ -93,11 +94,20 @@ def write(run_dir: str | Path, provenance: dict) -> None:
 
 
 def read(run_dir: str | Path) -> dict | None:
-    """A run's provenance.json, or None: runs recorded before provenance existed, or not started yet."""
+    """A run's provenance.json, or None: runs recorded before provenance existed, or not started yet.
+
+    RunDamaged when it is no JSON object of plain values (lfm/store/damage.py)."""
     try:
-        return read_json(Path(run_dir) / FILE_NAME)
-    except (FileNotFoundError, ValueError):
+        data = read_bytes(Path(run_dir) / FILE_NAME)
+    except FileNotFoundError:
         return None
+    facts = json_object(parse_json(data, FILE_NAME), FILE_NAME)
+    for key, value in facts.items():
+        if not isinstance(value, (str, int, float, bool, type(None))):
+            raise RunDamaged(FILE_NAME, f"\"{key}\" holds a {type(value).__name__}, not a plain value")
+    if not isinstance(facts.get("git_revision") or "", str):
+        raise RunDamaged(FILE_NAME, "\"git_revision\" is no text")
+    return facts
 
 
 def describe(provenance: dict) -> list[tuple[str, str]]:

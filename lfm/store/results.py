@@ -81,8 +81,12 @@ def _lambda_changed(reader: RunReader, run_id: str, settings, last: dict) -> boo
 
 
 def final_metrics(reader: RunReader, run_id: str) -> dict:
-    """One run's final numbers, keyed as RESULT_COLUMNS; NaN where the run has not logged a value yet."""
+    """One run's final numbers, keyed as RESULT_COLUMNS; NaN where the run has not logged a value yet.
+
+    RunDamaged when a file of the run cannot be read: half-read numbers would pass for the run's own."""
     summary = reader.summary(run_id)
+    if summary.damage is not None:
+        raise summary.damage
     settings = summary.settings
     last = summary.last_metrics or {}
     lam = settings["lambda_entropy"]
@@ -115,7 +119,8 @@ def final_metrics(reader: RunReader, run_id: str) -> dict:
 def results_table(reader: RunReader, run_ids: Iterable[str]) -> pd.DataFrame:
     """final_metrics of each run, one row per run in the given order, columns as RESULT_COLUMNS.
 
-    Runs that vanished from the store meanwhile (or whose files are damaged) are left out."""
+    Runs that vanished from the store meanwhile, or whose files are damaged, are left out: a page learns
+    which from RunSummary.problem (list_runs) and says so."""
     rows = []
     for run_id in run_ids:
         try:
@@ -137,14 +142,17 @@ def curves(reader: RunReader, run_ids: Iterable[str], labels: dict[str, str] | N
 
     Columns: run_id, run (labels[run_id], default the run's name or id), lambda_entropy, balance_coef,
     seed, step, then CURVE_COLUMNS (NaN where a run did not log one, e.g. val_loss between epochs).
-    lambda_entropy is the config's, constant per run, so a chart can colour whole runs by it.
+    lambda_entropy is the config's, constant per run, so a chart can colour whole runs by it. Runs gone
+    from the store or damaged are left out, as in results_table.
     """
     frames = []
     for run_id in run_ids:
         try:
             summary = reader.summary(run_id)
+            if summary.damage is not None:
+                continue
             metrics = reader.read_metrics(run_id)
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # gone meanwhile, or damaged (RunDamaged is a ValueError)
             continue
         if metrics.empty:
             continue

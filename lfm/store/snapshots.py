@@ -9,7 +9,10 @@ json.loads.
 
 Scanning parses no JSON: RunWriter writes each line as {"step": <int>, "probe_gates": ..., so the step
 is read off the line's head, and a line whose "probe_gates" is null holds no snapshot (the long-run
-tests write such lines) and is skipped. A line in any other shape is parsed in full. Torch-free.
+tests write such lines) and is skipped. A line in any other shape is parsed in full, and skipped if it is
+no snapshot at all (garbage, a bare number). A snapshot read is checked (lfm/store/damage.py): a line
+that looked like one but does not parse, or holds matrices of the wrong shape, raises RunDamaged.
+Torch-free.
 """
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ import json
 import re
 from pathlib import Path
 from typing import NamedTuple
+
+from .damage import check_snapshot, parse_json
+from .files import open_file
 
 # the head of a line as RunWriter writes it; group 2 is set when the line holds no probe snapshot
 _HEAD = re.compile(rb'\{"step": (-?\d+), "probe_gates": (null)?')
@@ -46,7 +52,7 @@ class SnapshotIndex:
     def refresh(self) -> int:
         """Index the complete lines appended since the last call; returns how many snapshots were added."""
         try:
-            f = open(self.path, "rb")
+            f = open_file(self.path, "rb")
         except FileNotFoundError:
             return 0
         added = 0
@@ -98,10 +104,12 @@ class SnapshotIndex:
 
     def read_at(self, k: int) -> Snapshot:
         """The k-th snapshot (0 = the first), read with one seek."""
-        with open(self.path, "rb") as f:
+        with open_file(self.path, "rb") as f:
             f.seek(self._offsets[k])
-            record = json.loads(f.read(self._lengths[k]))
-        return Snapshot(int(record["step"]), record.get("probe_gates"), record.get("regime_matrix"))
+            line = f.read(self._lengths[k])
+        where = f"the line at byte {self._offsets[k]}: "
+        record = check_snapshot(parse_json(line, "gates.jsonl", where), where)  # RunDamaged if it is no snapshot
+        return Snapshot(record["step"], record.get("probe_gates"), record.get("regime_matrix"))
 
     def frames(self, count: int) -> list[int]:
         """Positions of at most `count` snapshots spread evenly over the run, the first and the last included."""
@@ -119,6 +127,8 @@ def _parse_step(line: bytes) -> tuple[int | None, bool]:
     """(step, whether it holds a probe snapshot) of a line in any layout; (None, False) for garbage."""
     try:
         record = json.loads(line)
-        return int(record["step"]), record.get("probe_gates") is not None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, RecursionError):
         return None, False
+    if not isinstance(record, dict) or not isinstance(record.get("step"), int) or isinstance(record["step"], bool):
+        return None, False
+    return record["step"], record.get("probe_gates") is not None
