@@ -116,8 +116,7 @@ labels = {r.run_id: run_label(r) for r in runs}
 run_id = st.selectbox("Show run", list(labels), format_func=labels.get, key="runs_page_run")
 summary = next(r for r in runs if r.run_id == run_id)
 smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="runs_smoothing")
-view = run_view(run_id)
-view.refresh(reader, watcher)
+view = run_view(run_id, watcher)
 progress(view, summary.settings, view.status.get("state", summary.state))
 with st.expander("Provenance: versions, git revision, device, host", icon=":material/fingerprint:"):
     provenance_section(summary)

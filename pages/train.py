@@ -102,8 +102,7 @@ live = job_state in LIVE_STATES
 
 @st.fragment(run_every=refresh_s if live else None)
 def live_view():
-    view = run_view(run_id)
-    view.refresh(reader, watcher)
+    view = run_view(run_id, watcher)
     now = manager.by_run_id(run_id)
     current = now.state if now else RunControls(reader.runs_dir, run_id, view.status).state
     progress(view, summary.settings, current)
