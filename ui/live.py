@@ -87,8 +87,8 @@ def live_spec(view: RunView, call: "ChartCall") -> dict:
 
     Drawn from run_charts.live_spec, not the Altair builder, so a redraw costs a few ms of Python, not the
     ~100 ms of building an Altair chart; and every tab watching the run gets the spec the first one built:
-    with 6 tabs, building and converting each tab's charts was most of the server's own work (py-spy,
-    README "Many tabs"). The key holds everything a chart's arguments depend on (chart_calls)."""
+    with 6 tabs, building and converting each tab's charts was two thirds of what serving the pages cost
+    (py-spy, README "Many tabs"). The key holds everything a chart's arguments depend on (chart_calls)."""
     def build() -> dict:
         spec = run_charts.live_spec(call.name, *call.args, **call.kwargs)
         spec["datasets"] = {key: arrow_bytes(table) for key, table in spec["datasets"].items()}
@@ -99,7 +99,7 @@ def live_spec(view: RunView, call: "ChartCall") -> dict:
 
 def _chart(view: RunView, call: "ChartCall") -> None:
     """One live chart and its caption."""
-    # Streamlit moves "datasets" out of the dict it is given: it gets a copy, the shared spec stays whole
+    # a copy: Streamlit takes "datasets" out of the spec it sends, and the shared spec must stay whole
     st.vega_lite_chart({**live_spec(view, call)}, width="stretch")
     st.caption(run_charts.EXPLANATIONS[call.name])
 
