@@ -6,8 +6,12 @@ the GIL that training needs. Compared side by side, per refresh (all 7 charts), 
 (E = 4, 4 regimes, 64 probe samples, 3 λ changes) of 200, 2,000 and 100,000 log rows:
 1. altair: the builders' Altair charts converted with to_dict() (what a refresh cost before);
 2. fast: run_charts.live_spec, the same specs from templates built once per chart shape;
-3. the same two through Streamlit, in bare mode (no server): st.altair_chart vs ui.live._chart (live_spec,
-   Arrow tables, st.vega_lite_chart), which adds Streamlit's own work: Arrow and the spec's JSON.
+3. the same two through Streamlit, in bare mode (no server): st.altair_chart vs a tab building its own
+   live chart (live_spec, Arrow bytes, st.vega_lite_chart), which adds Streamlit's own work: Arrow and
+   the spec's JSON;
+4. ui.live._chart, what the live page calls: every tab after the first gets the spec (Arrow bytes and
+   all) the first one built for that snapshot (ui.shared_runs), so it pays only st.vega_lite_chart.
+   The last column is one refresh of TABS tabs: each building its own charts vs sharing them.
 Also the fast path's first call, which builds the templates (once per chart shape, i.e. per page).
 With --long, the figures the tests once asserted as wall-clock limits, beside those limits (tests now
 check only correctness: a shared machine made the limits flaky): ui.reduce.downsample of 100,000 rows,
@@ -34,6 +38,7 @@ from ui import reduce, run_charts, templates  # noqa: E402
 E, NUM_REGIMES, NUM_PROBES = 4, 4, 64
 REGIMES = [f"regime {k}" for k in range(NUM_REGIMES)]
 SMOOTHING = 0.6  # the pages' default
+TABS = 12  # tabs on one run for the last column
 
 
 def synthetic_run(num_rows, seed=0):
@@ -92,6 +97,7 @@ def main():
     from streamlit.logger import set_log_level
 
     from ui import live
+    from ui.shared_runs import RunView
 
     st.get_option("logger.level")  # reads the config, which sets the log level; then override it:
     set_log_level("error")  # no "missing ScriptRunContext" warning per element
@@ -100,14 +106,23 @@ def main():
         "altair": lambda name, a, kw: run_charts.BUILDERS[name](*a, **kw).to_dict(),
         "fast": lambda name, a, kw: run_charts.live_spec(name, *a, **kw),
         "st.altair_chart": lambda name, a, kw: st.altair_chart(run_charts.BUILDERS[name](*a, **kw), width="stretch"),
-        "live._chart": lambda name, a, kw: live._chart(name, *a, **kw),  # what the live page calls
+        "per tab": lambda name, a, kw: st.vega_lite_chart(own_spec(name, a, kw), width="stretch"),
+        "live._chart": lambda name, a, kw: live._chart(view, live.ChartCall(name, name, a, kw)),  # shared
     }
+
+    def own_spec(name, a, kw):
+        """The live spec with its data as Arrow bytes, built by this tab for itself."""
+        spec = run_charts.live_spec(name, *a, **kw)
+        return {**spec, "datasets": {k: live.arrow_bytes(table) for k, table in spec["datasets"].items()}}
+
     print(f"ms per refresh (7 charts), {args.stat} of {args.repeats}; E={E}, {NUM_REGIMES} regimes, "
           f"{NUM_PROBES} probe samples, 3 λ changes")
     print(f"{'log rows':>9} | {'altair':>8} {'fast':>7} {'ratio':>6} | {'st.altair_chart':>15} "
-          f"{'live._chart':>11} {'ratio':>6} | {'fast, 1st call':>14}")
+          f"{'per tab':>8} {'ratio':>6} {'live._chart':>11} | {'fast, 1st call':>14} | "
+          f"{TABS} tabs: own / shared")
     for num_rows in (200, 2_000, 100_000):
         calls = refresh_calls(*synthetic_run(num_rows))
+        view = RunView("bench", serial=num_rows)  # one snapshot: every tab after the first shares its specs
 
         def refresh(way):
             return lambda: [ways[way](name, a, kw) for name, a, kw in calls]
@@ -115,15 +130,17 @@ def main():
         templates.template.cache_clear()
         cold = ms_per_call(refresh("fast"), 1, warm_up=False)  # builds every template: one timing
         t = {way: ms_per_call(refresh(way), args.repeats, stat) for way in ways}
+        own, shared = TABS * t["per tab"], t["per tab"] + (TABS - 1) * t["live._chart"]
         print(f"{num_rows:>9,} | {t['altair']:>8.1f} {t['fast']:>7.1f} {t['altair'] / t['fast']:>5.0f}x | "
-              f"{t['st.altair_chart']:>15.1f} {t['live._chart']:>11.1f} "
-              f"{t['st.altair_chart'] / t['live._chart']:>5.0f}x | {cold:>14.1f}")
+              f"{t['st.altair_chart']:>15.1f} {t['per tab']:>8.1f} {t['st.altair_chart'] / t['per tab']:>5.0f}x "
+              f"{t['live._chart']:>11.1f} | {cold:>14.1f} | {own:>8.0f} / {shared:.0f}")
     if args.per_chart:
-        print(f"\nper chart at 2,000 rows, ms: {'altair':>8} {'fast':>7} {'live._chart':>11}")
+        print(f"\nper chart at 2,000 rows, ms: {'altair':>8} {'fast':>7} {'per tab':>8} {'live._chart':>11}")
+        view = RunView("bench", serial=-1)
         for name, a, kw in refresh_calls(*synthetic_run(2_000)):
             t = {way: ms_per_call(lambda: ways[way](name, a, kw), args.repeats, stat)
-                 for way in ("altair", "fast", "live._chart")}
-            print(f"  {name:<26} {t['altair']:>8.1f} {t['fast']:>7.1f} {t['live._chart']:>11.1f}")
+                 for way in ("altair", "fast", "per tab", "live._chart")}
+            print(f"  {name:<26} {t['altair']:>8.1f} {t['fast']:>7.1f} {t['per tab']:>8.1f} {t['live._chart']:>11.1f}")
     if args.long:
         long_run(args.repeats, stat)
 

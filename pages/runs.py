@@ -22,6 +22,7 @@ from ui.text import plain
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
 from lfm.store.schema import Metric
 from ui.live import LAYOUT, all_charts, chart_calls, list_runs, progress, run_label, run_view, watch_for_new_runs
+from ui.shared_runs import RunView
 from ui.replay import replay_section
 from ui.routing import through_router
 
@@ -127,9 +128,9 @@ summary = next(r for r in runs if r.run_id == run_id)
 if summary.problem:
     damaged.warn(run_id, summary.problem)
 smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="runs_smoothing")
-view = run_view(run_id)
+view = RunView(run_id)  # what a run that cannot be read at all shows: no rows
 with damaged.guarded(run_id):  # each part of a damaged run that can still be read is shown
-    view.refresh(reader, watcher)
+    view = run_view(run_id, watcher)
 progress(view, summary.settings, view.status.get("state", summary.state))
 with st.expander("Provenance: versions, git revision, device, host", icon=":material/fingerprint:"):
     with damaged.guarded(run_id):

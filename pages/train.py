@@ -12,6 +12,7 @@ from lfm.lab.controls import RunControls
 from lfm.lab.ownership import owner_of
 from ui import damaged, ownership, state
 from ui.live import all_charts, forget_run_list, list_runs, progress, run_label, run_view, watch_for_new_runs
+from ui.shared_runs import RunView
 from ui.settings import render_settings
 from ui.routing import through_router
 from ui.text import plain
@@ -127,9 +128,9 @@ live = job_state in LIVE_STATES
 
 @st.fragment(run_every=refresh_s if live else None)
 def live_view():
-    view = run_view(run_id)
+    view = RunView(run_id)  # what a run that cannot be read at all shows: no rows
     with damaged.guarded(run_id):
-        view.refresh(reader, watcher)
+        view = run_view(run_id, watcher)
     now = manager.by_run_id(run_id)
     current = now.state if now else RunControls(reader.runs_dir, run_id, view.status).state
     progress(view, summary.settings, current)

@@ -1,12 +1,11 @@
 """The live view of one run: progress, status and every chart, redrawn by a fragment while it trains.
 
-Data flows one way: run store -> RunView (this session's incremental copy) -> ui.run_charts -> st.vega_lite_chart.
-The watchdog-backed RunWatcher says when a run's files changed, so an idle run costs no reads; a full
-re-read happens only when a view first opens a run.
+Data flows one way: run store -> RunView (one snapshot shared by every tab, ui.shared_runs) -> chart specs
+(ui.run_charts, built once per snapshot for every tab) -> st.vega_lite_chart. The watchdog-backed
+RunWatcher says when a run's files changed, so an idle run costs no reads, and a change is read once
+whatever the number of tabs watching it.
 """
 
-import time
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import pandas as pd
@@ -15,10 +14,10 @@ import streamlit as st
 
 from lfm.config import RunSettings
 from lfm.store import RunReader
-from lfm.store.damage import load_columns
 from lfm.store.schema import LIVE_STATES, Metric, RunState, load_column
 from lfm.store.watch import RunWatcher
-from ui import run_charts
+from ui import run_charts, state
+from ui.shared_runs import RunView
 from ui.text import plain
 
 # How a run's state reads in the UI: an icon before the state's own word.
@@ -34,52 +33,11 @@ STATE_ICONS = {
     RunState.INTERRUPTED: ":material/warning:",
 }
 RATE_WINDOW = 5  # log intervals the shown samples/s is the median of
-FORCED_REFRESH_S = 5.0  # re-check a run even without a file event (e.g. a folder on a network share)
 
 
-@dataclass
-class RunView:
-    """What this session has read of one run so far."""
-
-    run_id: str
-    metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
-    last_gates: dict | None = None  # the newest probe-gate snapshot
-    events: list = field(default_factory=list)  # lambda changes
-    info: dict | None = None  # num_experts, regime names, probe labels
-    status: dict = field(default_factory=dict)
-    version: int = -1  # the watcher's version of the run when last read
-    read_at: float = 0.0
-
-    def refresh(self, reader: RunReader, watcher: RunWatcher) -> None:
-        version = watcher.version(self.run_id)
-        if version == self.version and time.time() - self.read_at < FORCED_REFRESH_S:
-            return
-        if self.version < 0:
-            reader.reset(self.run_id)  # first look: read from the top
-        self.version, self.read_at = version, time.time()
-        self.status = reader.status(self.run_id)
-        if self.info is None:
-            self.info = reader.info(self.run_id)
-        rows, gates = reader.read_new(self.run_id, gates="last")
-        if len(rows):
-            self.metrics = rows if self.metrics.empty else pd.concat([self.metrics, rows], ignore_index=True)
-        if gates:
-            self.last_gates = gates[-1]
-        self.events = reader.read_events(self.run_id)
-
-    @property
-    def num_experts(self) -> int:
-        if self.info and self.info.get("num_experts"):
-            return int(self.info["num_experts"])
-        return len(load_columns(list(self.metrics.columns)))  # load_0, load_1, ... (not load_entropy)
-
-
-def run_view(run_id: str) -> RunView:
-    """This session's RunView of a run, created on first use."""
-    views = st.session_state.setdefault("_run_views", {})
-    if run_id not in views:
-        views[run_id] = RunView(run_id)
-    return views[run_id]
+def run_view(run_id: str, watcher: RunWatcher) -> RunView:
+    """The run's newest snapshot, shared by every tab (ui.shared_runs): read only if its files changed."""
+    return state.run_cache().view(run_id, watcher)
 
 
 def state_badge(state: str) -> str:
@@ -115,18 +73,38 @@ def progress(view: RunView, settings: RunSettings, state: str) -> None:
     st.markdown(line)
 
 
-def _chart(name: str, *args, **kwargs) -> None:
-    """Chart `name` (a ui.run_charts builder, given that builder's arguments) and its caption.
+def arrow_bytes(table: pd.DataFrame) -> bytes:
+    """A DataFrame as Arrow IPC stream bytes, the form st.vega_lite_chart sends a chart's data in.
 
-    Drawn from run_charts.live_spec, not the Altair builder: the training thread shares this process, so
-    a redraw every second must cost a few ms of Python, not the ~100 ms of building an Altair chart.
-    """
-    spec = run_charts.live_spec(name, *args, **kwargs)
-    # Arrow tables made here on one thread: Streamlit's own conversion lets pyarrow start a thread pool
-    # for every larger table, on each redraw (the bytes sent are the same)
-    spec["datasets"] = {key: pa.Table.from_pandas(table, nthreads=1) for key, table in spec["datasets"].items()}
-    st.vega_lite_chart(spec, width="stretch")
-    st.caption(run_charts.EXPLANATIONS[name])
+    Converted here once per snapshot for every tab, on one thread: handed a DataFrame, Streamlit converts
+    it again for each tab on each redraw, and pyarrow starts a thread pool for every larger table."""
+    arrow = pa.Table.from_pandas(table, nthreads=1)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, arrow.schema) as writer:
+        writer.write_table(arrow)
+    return sink.getvalue().to_pybytes()
+
+
+def live_spec(view: RunView, call: "ChartCall") -> dict:
+    """The chart's Vega-Lite dict with its data as Arrow bytes, built once per snapshot and smoothing.
+
+    Drawn from run_charts.live_spec, not the Altair builder, so a redraw costs a few ms of Python, not the
+    ~100 ms of building an Altair chart; and every tab watching the run gets the spec the first one built:
+    with 6 tabs, building and converting each tab's charts was two thirds of what serving the pages cost
+    (py-spy, README "Many tabs"). The key holds everything a chart's arguments depend on (chart_calls)."""
+    def build() -> dict:
+        spec = run_charts.live_spec(call.name, *call.args, **call.kwargs)
+        spec["datasets"] = {key: arrow_bytes(table) for key, table in spec["datasets"].items()}
+        return spec
+
+    return state.run_cache().memo(("chart", view.serial, call.name, call.kwargs.get("smoothing")), build)
+
+
+def _chart(view: RunView, call: "ChartCall") -> None:
+    """One live chart and its caption."""
+    # a copy: Streamlit takes "datasets" out of the spec it sends, and the shared spec must stay whole
+    st.vega_lite_chart({**live_spec(view, call)}, width="stretch")
+    st.caption(run_charts.EXPLANATIONS[call.name])
 
 
 class ChartCall(NamedTuple):
@@ -177,24 +155,20 @@ def all_charts(view: RunView, smoothing: float) -> None:
                 call = calls.get(slot)
                 if call is not None:
                     st.subheader(call.title)
-                    _chart(call.name, *call.args, **call.kwargs)
+                    _chart(view, call)
                 elif slot in MISSING:
                     st.caption(MISSING[slot])
 
 
 def list_runs(reader: RunReader, watcher: RunWatcher) -> list:
-    """All runs in the store, newest first; re-listed only when the watcher saw the folder change."""
-    cache = st.session_state.get("_run_list")
-    version = watcher.folder_version
-    if cache is None or cache[0] != version or time.time() - cache[2] > FORCED_REFRESH_S:
-        cache = (version, reader.list_runs(), time.time())
-        st.session_state["_run_list"] = cache
-    return cache[1]
+    """All runs in reader's store, newest first, listed once for every tab (ui.shared_runs): again only
+    when the watcher saw the folder change."""
+    return state.run_cache(reader.runs_dir).runs(watcher)
 
 
 def forget_run_list() -> None:
     """Make the next list_runs read the store again (e.g. right after starting a run here)."""
-    st.session_state.pop("_run_list", None)
+    state.run_cache().forget_runs()
 
 
 def run_label(summary) -> str:

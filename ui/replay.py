@@ -53,7 +53,7 @@ def _loads_at(metrics, step: int, num_experts: int) -> list[float] | None:
 
 
 def replay_section(reader, view, smoothing: float, key: str = "replay") -> None:
-    """The replay of view's run (a ui.live.RunView, refreshed): slider, play button, charts and GIF export."""
+    """The replay of view's run (a ui.shared_runs.RunView): slider, play button, charts and GIF export."""
     run_id = view.run_id
     index = snapshot_index(reader, run_id)
     count = len(index)

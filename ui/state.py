@@ -1,8 +1,9 @@
 """Process-wide and per-session state of the dashboard: where runs live, the job manager, the watcher.
 
-One JobManager and one RunWatcher serve every browser tab (st.cache_resource, global scope), so a reload
-or a second tab sees the same runs. Each session gets its own RunReader (incremental reads are per
-reader) and registers itself with the manager while it is open: when every tab is closed, runs not
+One JobManager, one RunWatcher and one RunCache (the parsed runs and their chart specs, ui.shared_runs)
+serve every browser tab (st.cache_resource, global scope), so a reload or a second tab sees the same
+runs, read once for all of them. Each session gets its own RunReader (for what it reads itself: status,
+exports) and registers itself with the manager while it is open: when every tab is closed, runs not
 marked "keep training" are stopped after a grace period.
 """
 
@@ -15,6 +16,7 @@ import streamlit as st
 from lfm.lab.jobs import JobManager
 from lfm.store import RunReader
 from lfm.store.watch import RunWatcher, poll_interval_from_env
+from ui.shared_runs import RunCache
 
 
 def runs_dir() -> Path:
@@ -42,6 +44,16 @@ def run_watcher(folder: str | None = None) -> RunWatcher:
     """The runs folder's watcher: the OS's file events, or polling where LFM_WATCH_POLL says so
     (network storage, where the OS hears nothing of other machines' writes)."""
     return RunWatcher(folder or runs_dir(), poll_s=poll_interval_from_env())
+
+
+@st.cache_resource(show_spinner=False)
+def _run_cache(folder: str) -> RunCache:
+    return RunCache(folder)
+
+
+def run_cache(folder: str | Path | None = None) -> RunCache:
+    """The parsed runs every tab draws from (ui.shared_runs): read once per change, not once per tab."""
+    return _run_cache(str(Path(folder).resolve()) if folder is not None else str(runs_dir()))
 
 
 def _release_session(session: dict) -> None:
