@@ -51,7 +51,7 @@ def main() -> None:
               f"{manager.max_concurrent} at a time: {wall:.1f} s wall, "
               f"{table['train_time_s'].sum():.1f} s of training summed")
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
-        print(f"| lesson | runs' train time (s) | val loss | routing H | load H | I(expert; regime) | rule | held |")
+        print("| lesson | runs' train time (s) | val loss | routing H | load H | I(expert; regime) | rule | held |")
         print("|---|---|---|---|---|---|---|---|")
         for lesson in LESSONS:
             ids = [s.run_id for s in by_lesson.get(lesson.key, [])]

@@ -1,6 +1,5 @@
 """The control channel: commands appended to runs/<id>/control.jsonl steer a run from anywhere."""
 
-import json
 import os
 import subprocess
 import sys

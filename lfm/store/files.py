@@ -83,7 +83,7 @@ def open_file(path: str | Path, mode: str = "rb", **kwargs: Any):
         raise UnsafeFile(f"{path} is a link: the run store never reads through links")
     try:
         fd = os.open(path, flags | getattr(os, "O_BINARY", 0), 0o644)
-    except OSError as exc:
+    except OSError:
         if path.is_symlink():  # ELOOP on Linux, EMLINK on FreeBSD: say what it means
             raise UnsafeFile(f"{path} is a link: the run store never reads through links") from None
         raise
