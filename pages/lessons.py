@@ -50,7 +50,7 @@ presets = load_presets()
 ready, missing = available_lessons(presets)
 
 # 1. Launch a set.
-c1, c2, c3 = st.columns([1, 1, 2])
+c1, c2, c3 = st.columns([1, 1.5, 1.5])
 num_seeds = c1.number_input("Seeds per lesson", 1, MAX_SEEDS, 1, key="lessons_seeds",
                             help="Train each lesson with 1 to 3 seeds (the sidebar's seed, then the next ones): "
                                  "the cards then show the mean and the spread, so the class sees what is luck.")
@@ -145,7 +145,7 @@ def card(item) -> None:
             _draw(run_charts.live_spec("regime_matrix_chart", item["matrix"], item["regimes"]))
         else:
             st.caption("The expert × regime matrix appears with the first log step.")
-        _draw(lesson_charts.lesson_curves_chart.data_step(item["curves"], item["num_experts"], height=200).spec())
+        _draw(lesson_charts.lesson_curves_chart.data_step(item["curves"], item["num_experts"], height=150).spec())
         states = ", ".join(f"{n} {s}" for s, n in rows["state"].value_counts().items())
         seeds = sorted(int(seed) for seed in rows["seed"].dropna().unique())
         st.caption(f"{len(rows)} run{'s' * (len(rows) != 1)}, seed{'s' * (len(seeds) != 1)} "

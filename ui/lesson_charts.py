@@ -82,9 +82,9 @@ def lesson_curves_chart(curves_df, num_experts=4, width="container", height=220)
 
 def _draw_curves(table, slot, *, banded, width, height):
     y_scale = alt.Scale(domain=[0, slot("y_top")], nice=False)
-    # two legend columns: three names in one row run past a card a third of a page wide
+    # one name a row: two or three in a row run past a card a third of a page wide
     color = alt.Color("series:N", scale=alt.Scale(domain=list(CURVE_COLORS), range=list(CURVE_COLORS.values())),
-                      legend=legend(None, symbolType="stroke", symbolStrokeWidth=4, symbolSize=300, columns=2))
+                      legend=legend(None, symbolType="stroke", symbolStrokeWidth=4, symbolSize=300, columns=1))
     x = alt.X("step:Q", axis=step_axis(), scale=alt.Scale(zero=False, nice=False))
     tooltip = ["series:N", alt.Tooltip("step:Q", format=","), alt.Tooltip("mean:Q", format=".3f", title="mean (bits)"),
                alt.Tooltip("low:Q", format=".3f", title="lowest seed"),
@@ -94,7 +94,11 @@ def _draw_curves(table, slot, *, banded, width, height):
     if banded:
         layers.insert(0, base.mark_area(opacity=0.25).encode(y=alt.Y("low:Q", scale=y_scale, axis=axis("bits")),
                                                              y2="high:Q"))
-    return alt.layer(*layers).properties(width=width, height=height, usermeta=SVG)
+    chart = alt.layer(*layers).properties(width=width, height=height, usermeta=SVG)
+    if width == "container":  # on a card: fit-x keeps `height` for the plot; without it the browser squeezed
+        # the plot into what the legend and axes left of it (a strip 35 px high). The sheet sets a width.
+        chart = chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+    return chart
 
 
 def _text_lines(text, width=WRAP):

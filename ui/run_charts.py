@@ -364,7 +364,7 @@ def regime_matrix_chart(regime_matrix, regime_names=None):
 
 def _draw_regime_matrix(table, slot, *, num_experts, regimes):
     base = alt.Chart(table("cells")).encode(
-        x=alt.X("regime:N", sort=list(regimes), axis=axis(None, labelAngle=0, orient="top")),
+        x=alt.X("regime:N", sort=list(regimes), axis=axis(None, labelAngle=0, orient="top", labelOverlap=False)),
         y=alt.Y("expert:N", sort=expert_names(num_experts), axis=expert_axis(num_experts, title=None)),
         tooltip=["expert:N", "regime:N", alt.Tooltip("probability:Q", title="mean gate probability",
                                                      format=".3f")])

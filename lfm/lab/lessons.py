@@ -114,11 +114,11 @@ LESSONS = (
            _rule("a blind gate", ("mi_regime", "<=", 0.2)),
            "The gate still routes decisively. What is it routing on, if not the regime?"),
     Lesson("seeing", "Seeing gate", "Seeing gate",
-           "The same data and λ, but the gate summarises the whole window with a learned summary: now it "
-           "can see the waveform and routes by regime.",
+           "The same data and λ, but the gate reads the first half of each window through a learned summary "
+           "(small convolutions): now it sees the waveform, not just its level, and routes by regime.",
            _rule("routing by regime", ("mi_regime", ">=", 1.2)),
-           "The summary sees the whole window, targets included. How do we know it does not just copy "
-           "the answer?"),
+           "The summary reads the window's first half, and only the steps after it count in the loss. Why "
+           "does that matter: what could a summary of the whole window copy?"),
 )
 
 
