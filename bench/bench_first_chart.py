@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_load import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, healthy, wait_for
+from bench_load import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, healthy, stop_server, wait_for
 
 SAMPLE_S = 0.05
 CHARTS = 7  # the live view's charts on the default preset (ui/live.py LAYOUT)
@@ -78,12 +78,7 @@ def measure(browser, backend: str) -> tuple[float | None, float | None]:
             seconds = lambda ms: None if ms is None else ms / 1000  # noqa: E731
             return seconds(log["first"]), seconds(log["all"])
         finally:
-            server.terminate()
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_server(server)
 
 
 def main() -> None:

@@ -96,6 +96,16 @@ def wait_for(predicate, timeout: float, what: str, every: float = 0.25):
     return value
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop the dashboard: SIGTERM (it stops and saves its runs), SIGKILL if it is not gone in 20 s."""
+    server.terminate()
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def healthy(url: str) -> float | None:
     """Seconds the health check took, None if the server does not answer."""
     import urllib.request
@@ -226,12 +236,7 @@ def main() -> None:
             print(log.read()[-3000:], file=sys.stderr)
             raise
         finally:
-            server.terminate()
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_server(server)
 
 
 if __name__ == "__main__":
