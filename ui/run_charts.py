@@ -66,7 +66,7 @@ EXPLANATIONS = {
         "identical columns mean the gate ignores the regime."),
     "utilisation_chart": (
         "Each expert's share of all gate probability over the latest logging interval; the dashed line "
-        "is the equal share 1/E. Experts below the dotted threshold (by default 10% of the equal share) "
+        "(its name at the top right) is the equal share 1/E. Experts below the dotted threshold (by default 10% of the equal share) "
         "are flagged 'dead': they hardly receive any input, so they hardly learn."),
     "quadrant_chart": (
         "Each point is one probe sample's gate: x is its entropy (0 = all weight on one expert, "
@@ -426,9 +426,11 @@ def _draw_utilisation(table, slot, *, num_experts):
         y=alt.Y("share:Q", scale=y_scale),
         strokeDash=alt.condition(alt.datum.share == equal, alt.value([8, 5]), alt.value([2, 3])),
         tooltip=rule_tooltip)
-    rule_text = alt.Chart(table("equal_share")).mark_text(align="right", baseline="bottom", dy=-4, fontSize=FONT,
+    # the dashed line's name sits in the plot's top-right corner, above every bar's label (y_max leaves
+    # a fifth of the height free): on the line itself it ran into the label of a bar at the equal share
+    rule_text = alt.Chart(table("equal_share")).mark_text(align="right", baseline="top", fontSize=FONT,
                                                           color=GREY).encode(
-        x=alt.value("width"), y=alt.Y("share:Q", scale=y_scale), text="label:N", tooltip=rule_tooltip)
+        x=alt.value("width"), y=alt.value(0), text="label:N", tooltip=rule_tooltip)
     return finish(alt.layer(bars, labels, rules, rule_text), 320)
 
 
