@@ -61,8 +61,11 @@ def export_section(reader, summary, view, smoothing: float) -> None:
     """Download buttons for one run's files and charts."""
     run_id = summary.run_id
     c1, c2, c3, c4 = st.columns(4)
+    # a damaged run's files are read when a button is pressed, after the page was drawn: offer none of them
+    unreadable = f"Not for this run: it is {damaged.unreadable(summary.problem)}." if summary.problem else None
     c1.download_button("Metrics (CSV)", lambda: export.metrics_csv(reader, run_id), export.metrics_file_name(run_id),
-                       "text/csv", icon=":material/table:", key="export_metrics", width="stretch")
+                       "text/csv", icon=":material/table:", key="export_metrics", width="stretch",
+                       disabled=bool(unreadable), help=unreadable)
     try:
         configs = export.config_files(summary.config)
     except ConfigError as exc:
@@ -79,9 +82,9 @@ def export_section(reader, summary, view, smoothing: float) -> None:
     c5, c6, _, _ = st.columns(4)
     c5.download_button("TensorBoard (zip)", lambda: tensorboard.tensorboard_zip(reader, run_id),
                        tensorboard.tensorboard_zip_name(run_id), "application/zip", icon=":material/monitoring:",
-                       key="export_tensorboard", disabled=not tensorboard.AVAILABLE, width="stretch",
-                       help="Event files: unzip, then `tensorboard --logdir .`" if tensorboard.AVAILABLE
-                       else "Needs the tensorboard package: `pip install tensorboard`.")
+                       key="export_tensorboard", disabled=not tensorboard.AVAILABLE or bool(unreadable), width="stretch",
+                       help=unreadable or ("Event files: unzip, then `tensorboard --logdir .`" if tensorboard.AVAILABLE
+                                           else "Needs the tensorboard package: `pip install tensorboard`."))
     facts = export.provenance_json(reader, run_id)
     c6.download_button("Provenance (JSON)", facts or b"", export.provenance_file_name(run_id), "application/json",
                        icon=":material/fingerprint:", key="export_provenance", disabled=facts is None, width="stretch",

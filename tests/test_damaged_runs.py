@@ -180,6 +180,8 @@ def test_every_page_renders_runs_damaged_in_each_way(base_run, runs_dir, file):
             assert problem.startswith(f"unreadable: {file}: "), f"{way}: {problem!r}"
             warnings = [shown(w.value) for w in at.warning]  # as read: plain()'s escapes resolved
             assert any(run_id in w and f"unreadable: {file}: " in w for w in warnings), warnings
+            exports = {b.proto.label: b.proto for b in at.get("download_button")}  # read when pressed: none offered
+            assert exports["Metrics (CSV)"].disabled and exports["TensorBoard (zip)"].disabled, way
     for page in ("pages/compare.py", "pages/sweep.py", "pages/explore.py", "pages/lessons.py"):
         at.switch_page(page).run()
         assert not at.exception, f"{page}, {file}: {at.exception}"
