@@ -16,7 +16,6 @@ import pyarrow as pa
 import streamlit as st
 
 from lfm.config import ConfigError, load_presets
-from lfm.data import DataError
 from lfm.lab.lessons import (LESSONS, MAX_SEEDS, available_lessons, judge, lesson_runs, lesson_sets,
                              plan_lessons, submit_lessons)
 from lfm.lab.sweep import sweep_groups, sweep_progress
@@ -26,9 +25,9 @@ from lfm.store.results import curves, results_table
 from lfm.store.schema import RunState
 from ui import damaged, lesson_charts, ownership, run_charts, state
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
-from ui.groups import group_progress, pick_group
+from ui.groups import group_progress, launch_group, pick_group
 from ui.images import png_bytes
-from ui.live import forget_run_list, list_runs, watch_for_new_runs
+from ui.live import list_runs, watch_for_new_runs
 from ui.routing import through_router
 from ui.settings import render_settings
 
@@ -68,14 +67,9 @@ for lesson in missing:
 if settings.config is None:
     st.error("Fix the settings marked in the sidebar: they are the base of every lesson.")
 if st.button("Run the lessons", icon=":material/school:", type="primary", disabled=not planned):
-    try:
-        group = submit_lessons(manager, settings.config, presets, num_seeds, keep_alive=keep_alive,
-                               owner=ownership.owner_id())
-        st.session_state[SHOWN] = group
-        forget_run_list()  # the first runs' folders exist now: list them at once
-        st.toast(f"Lesson set {group}: {len(planned)} runs queued")
-    except (DataError, ValueError) as exc:
-        st.error(f"Not started: {exc}")
+    launch_group(lambda: submit_lessons(manager, settings.config, presets, num_seeds, keep_alive=keep_alive,
+                                        owner=ownership.owner_id()),
+                 SHOWN, "Lesson set", len(planned), "Not started")
 
 # 2. The set shown: the newest, or a past one.
 runs = list_runs(reader, watcher)

@@ -12,13 +12,12 @@ trade-off appear as they finish.
 import streamlit as st
 
 from lfm.config import ConfigError, field_by_name
-from lfm.data import DataError
 from lfm.store.results import results_table
 from lfm.lab.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse_values, plan_sweep,
                        submit_sweep, sweep_groups, sweep_progress)
 from ui import damaged, lab_charts, ownership, state
-from ui.groups import group_progress, pick_group
-from ui.live import forget_run_list, list_runs, watch_for_new_runs
+from ui.groups import group_progress, launch_group, pick_group
+from ui.live import list_runs, watch_for_new_runs
 from ui.settings import BACKEND_LABELS, render_settings
 from ui.routing import through_router
 from ui.text import plain
@@ -87,14 +86,9 @@ for message in errors:
 b1, b2 = st.columns([1, 4])
 if b1.button("Launch", icon=":material/rocket_launch:", type="primary", disabled=bool(errors) or not planned,
              width="stretch"):
-    try:
-        group = submit_sweep(manager, settings.config, spec, keep_alive=keep_alive, backend=settings.backend,
-                             owner=ownership.owner_id())
-        st.session_state[SHOWN] = group
-        forget_run_list()  # the first runs' folders exist now: list them at once
-        st.toast(f"Sweep {group}: {spec.num_runs} runs queued")
-    except (DataError, ValueError) as exc:
-        st.error(f"Not launched: {plain(exc)}")
+    launch_group(lambda: submit_sweep(manager, settings.config, spec, keep_alive=keep_alive,
+                                      backend=settings.backend, owner=ownership.owner_id()),
+                 SHOWN, "Sweep", spec.num_runs, "Not launched")
 b2.caption(f"Runs wait in the dashboard's queue: at most {manager.max_concurrent} train at once, "
            f"single runs and sweeps alike; they train on {BACKEND_LABELS[settings.backend]} ('Train on', in "
            "the sidebar). Bigger sweeps, or a cluster: `python -m lfm sweep` (README, 'More than one machine').")

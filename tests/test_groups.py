@@ -4,6 +4,7 @@ from streamlit.testing.v1 import AppTest
 
 from lfm.lab.sweep import SweepProgress
 from ui.groups import progress_text
+from ui.text import shown
 
 SCRIPT = '''
 from types import SimpleNamespace
@@ -77,3 +78,31 @@ def test_the_picker_follows_the_newest_group_until_one_is_chosen():
     at.session_state["groups"] = [("sweep-new", "2026-01-02T10:00:00")]
     at.run()
     assert not at.exception and at.session_state["shown"] == "sweep-new"
+
+
+LAUNCH = '''
+import streamlit as st
+from ui.groups import launch_group
+
+def submit():
+    if st.session_state.get("refuse"):
+        raise ValueError("lambda_entropy: [a link](http://example.com) is not a number")
+    return "sweep-abc123"
+
+launch_group(submit, "shown", "Sweep", 6, "Not launched")
+'''
+
+
+def test_a_launch_shows_its_group_and_a_refusal_says_why_as_text():
+    at = AppTest.from_string(LAUNCH).run()
+    assert not at.exception and not at.error
+    assert at.session_state["shown"] == "sweep-abc123"  # the picker shows the group just launched
+    assert at.toast[0].value == "Sweep sweep-abc123: 6 runs queued"
+
+    refused = AppTest.from_string(LAUNCH)
+    refused.session_state["refuse"] = True
+    refused.run()
+    assert not refused.exception and "shown" not in refused.session_state
+    (error,) = refused.error
+    assert shown(error.value) == "Not launched: lambda_entropy: [a link](http://example.com) is not a number"
+    assert "\\[a link\\]" in error.value  # escaped: shown as typed, never as a link

@@ -3,6 +3,7 @@
 Sweep λ and Lessons both queue a group of runs through the dashboard's JobManager and follow it live;
 a group is nothing but runs sharing a group id in the store (lfm.lab.sweep), so any past one can be
 shown again. This draws the two parts the pages share:
+  launch_group    queue a group from the page's button, show it in the picker, or say why it was refused;
   pick_group      a picker of the groups in the store, led by an entry that always follows the newest;
   group_progress  one progress bar counting the group's runs by state (lfm.lab.sweep.SweepProgress), and,
                   while this dashboard still has runs of the group queued or training, a button that
@@ -11,9 +12,28 @@ shown again. This draws the two parts the pages share:
                   here: the button offers only this manager's jobs.
 """
 
+from typing import Callable
+
 import streamlit as st
 
+from lfm.data import DataError
+from ui.live import forget_run_list
 from ui.ownership import stop_group_button
+from ui.text import plain
+
+
+def launch_group(submit: Callable[[], str], key: str, what: str, runs: int, refused: str) -> None:
+    """Queue a group with submit() (e.g. lfm.lab.sweep.submit_sweep bound to its arguments; returns the
+    group id) and show it: the picker at `key` (pick_group's) is set to it and a toast says '<what> <id>:
+    <runs> runs queued'. Settings or data the run cannot use are refused with '<refused>: <why>'."""
+    try:
+        group = submit()
+    except (DataError, ValueError) as exc:
+        st.error(f"{refused}: {plain(exc)}")  # it may quote what was typed
+        return
+    st.session_state[key] = group
+    forget_run_list()  # the first runs' folders exist now: list them at once
+    st.toast(f"{what} {group}: {runs} runs queued")
 
 
 def pick_group(groups, label: str, key: str, latest: str) -> str:
