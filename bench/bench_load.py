@@ -14,14 +14,20 @@ each tab sees, on this machine, with headless Chromium:
      refreshes    every change of the progress line (step, epoch, samples/s): what the user sees move.
    After every tab has drawn a chart, the next WINDOW_S seconds are the refresh window; a tab's refresh
    interval is the median gap between changes in that window (the longest gap is shown too).
-3. A table: tabs, page load median/max, first chart median/max, refresh interval median (over tabs'
-   medians) / worst tab's median / longest gap, the cores the server process itself used in the window
-   (its threads, training threads included; not its worker processes), and the machine's load average.
+   With --browsers K, only K of the N tabs are Chromium tabs and the others WireTabs (bench/wire_tab.py):
+   clients that speak Streamlit's websocket protocol as the page does (load, fragment reruns on their
+   timer) but draw nothing. That is a classroom as the server sees it, the students' browsers drawing on
+   their own laptops: every Chromium tab on this machine also takes a share of the server's 2 cores.
+3. A table: tabs (and how many in Chromium), page load median/max, first chart median/max, refresh
+   interval median (over tabs' medians) / worst tab's median / longest gap, the cores the server process
+   itself used in the window (its threads, training threads included; not its worker processes), the
+   cores the Chromium processes used, and the machine's load average. A mixed set gets a second row:
+   the Chromium tabs alone (what a person at one of them sees).
 
 Bounded: at most MAX_TABS tabs, each wait has a deadline, the server is stopped at the end.
-Usage: .venv/bin/python bench/bench_load.py [--tabs 1,6,12] [--runs 2] [--window 20]
+Usage: .venv/bin/python bench/bench_load.py [--tabs 1,6,12] [--runs 2] [--window 20] [--browsers all|K]
        [--backend thread|process] (LFM_BACKEND for the server: where dashboard runs train)
-Needs Debian's chromium and the playwright package (requirements-dev.txt).
+Needs Debian's chromium, and the playwright and websockets packages (requirements-dev.txt).
 """
 
 import argparse
@@ -34,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
+
+from wire_tab import WireTab
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -54,7 +62,7 @@ PROBE = """
     const text = bar ? bar.innerText : null;
     if (text && text.includes('step') && log.progress === null) log.progress = now;
     if (text && text !== log.last) { log.changes.push(now); log.last = text; }
-    if (log.chart === null && document.querySelector('[data-testid="stVegaLiteChart"] svg g.role-mark path'))
+    if (log.chart === null && document.querySelector('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg g.role-mark path'))
       log.chart = now;
   }, %d);
 })();
@@ -69,7 +77,9 @@ class TabFigures(NamedTuple):
 
 
 class Row(NamedTuple):
-    tabs: int
+    tabs: int  # tabs open
+    browsers: int  # how many of them were Chromium tabs (the rest WireTabs)
+    over: str  # which tabs the figures are over: "all", or "Chromium" (the Chromium tabs of a mixed set)
     load_median: float
     load_max: float
     chart_median: float
@@ -79,6 +89,7 @@ class Row(NamedTuple):
     longest_gap: float
     missing: int  # tabs that never drew a chart before the deadline
     server_cores: float  # CPU the server process used in the window (its own threads, not its workers)
+    browser_cores: float  # CPU the bench's Chromium processes used in the window (drawing the tabs)
     load_average: float
 
 
@@ -143,6 +154,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def browser_cpu_seconds() -> float:
+    """CPU seconds used so far by every Chromium process on the machine (the bench's tabs draw there)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        if "chrom" in text[text.find("(") + 1:text.rfind(")")].lower():
+            fields = text.rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def tab_figures(log: dict, window: tuple[float, float]) -> TabFigures:
     """One tab's figures from its page log (ms since its navigation started); window in the same ms."""
     start, end = window
@@ -154,45 +179,72 @@ def tab_figures(log: dict, window: tuple[float, float]) -> TabFigures:
                       ms(max(edges)))
 
 
-def measure(browser, url: str, tabs: int, window_s: float, server_pid: int) -> Row:
-    """Open `tabs` tabs at once, wait for each one's first chart, then watch them refresh for window_s."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    context.add_init_script(PROBE)
-    pages = [context.new_page() for _ in range(tabs)]
-    for page in pages:  # all tabs start loading together, as a class opening the link does
-        page.goto(url, wait_until="commit", timeout=120_000)
-    logs = lambda: [page.evaluate("window.__lfmLoad") for page in pages]  # noqa: E731
-    try:
-        wait_for(lambda: all(log and log["chart"] is not None for log in logs()), LOAD_DEADLINE_S,
-                 "a chart in every tab", every=0.5)
-    except TimeoutError:
-        pass  # counted as missing below
-    load_before = os.getloadavg()[0]
-    # the window, in each page's own clock (ms since its navigation started)
-    starts = [page.evaluate("performance.now()") for page in pages]
-    cpu_before = cpu_seconds(server_pid)
-    time.sleep(window_s)
-    server_cores = (cpu_seconds(server_pid) - cpu_before) / window_s
-    figures = [tab_figures(log, (s, s + window_s * 1000)) for log, s in zip(logs(), starts)]
-    context.close()
+def wire_log(tab: WireTab) -> dict:
+    """A WireTab's record in the page probe's form (ms since the tab started)."""
+    ms = lambda v: None if v is None else v * 1000  # noqa: E731
+    return {"progress": ms(tab.page_load), "chart": ms(tab.first_chart), "changes": [t * 1000 for t in tab.changes]}
+
+
+def summarise(tabs: int, browsers: int, figures: list[TabFigures], window_s: float, server_cores: float,
+              browser_cores: float, load_average: float) -> Row:
+    """One table row from the tabs' figures: medians over tabs, and the worst tab."""
     loads = [f.page_load_s for f in figures if f.page_load_s is not None]
     charts = [f.first_chart_s for f in figures if f.first_chart_s is not None]
     refresh = [f.refresh_s if f.refresh_s is not None else window_s for f in figures]
     nan = float("nan")
-    return Row(tabs, statistics.median(loads) if loads else nan, max(loads, default=nan),
+    return Row(tabs, browsers, "all" if len(figures) == tabs else "Chromium", statistics.median(loads) if loads else nan, max(loads, default=nan),
                statistics.median(charts) if charts else nan, max(charts, default=nan),
                statistics.median(refresh), max(refresh), max(f.longest_gap_s for f in figures),
-               tabs - len(charts), server_cores, (load_before + os.getloadavg()[0]) / 2)
+               len(figures) - len(charts), server_cores, browser_cores, load_average)
+
+
+def measure(browser, url: str, tabs: int, browsers: int, window_s: float, server_pid: int) -> list[Row]:
+    """Open `tabs` tabs at once, `browsers` of them in Chromium and the rest as WireTabs, wait for each
+    one's first chart, then watch them refresh for window_s. Rows: all tabs, then the Chromium tabs alone
+    when the tabs are mixed."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    context.add_init_script(PROBE)
+    pages = [context.new_page() for _ in range(browsers)]
+    wires = [WireTab(url) for _ in range(tabs - browsers)]
+    for page in pages:  # all tabs start loading together, as a class opening the link does
+        page.goto(url, wait_until="commit", timeout=120_000)
+    for wire in wires:
+        wire.connect()
+    logs = lambda: [page.evaluate("window.__lfmLoad") for page in pages]  # noqa: E731
+    try:
+        wait_for(lambda: all(log and log["chart"] is not None for log in logs())
+                 and all(wire.first_chart is not None for wire in wires), LOAD_DEADLINE_S,
+                 "a chart in every tab", every=0.5)
+    except TimeoutError:
+        pass  # counted as missing below
+    load_before = os.getloadavg()[0]
+    # the window, in each tab's own clock (ms since its navigation started / it connected)
+    starts = [page.evaluate("performance.now()") for page in pages] + [wire.now() * 1000 for wire in wires]
+    cpu_before, browser_before = cpu_seconds(server_pid), browser_cpu_seconds()
+    time.sleep(window_s)
+    server_cores = (cpu_seconds(server_pid) - cpu_before) / window_s
+    browser_cores = (browser_cpu_seconds() - browser_before) / window_s
+    load_average = (load_before + os.getloadavg()[0]) / 2
+    figures = [tab_figures(log, (s, s + window_s * 1000))
+               for log, s in zip(logs() + [wire_log(wire) for wire in wires], starts)]
+    context.close()
+    for wire in wires:
+        wire.close()
+    rows = [summarise(tabs, browsers, figures, window_s, server_cores, browser_cores, load_average)]
+    if 0 < browsers < tabs:
+        rows.append(summarise(tabs, browsers, figures[:browsers], window_s, server_cores, browser_cores,
+                              load_average))
+    return rows
 
 
 HEADER = ("{} runs training in the dashboard (backend {}), {} cores; seconds\n"
-          "tabs | page load med/max | first chart med/max | refresh med/worst tab | longest gap | no chart | server cores | load avg")
+          "tabs | Chromium | over     | page load med/max | first chart med/max | refresh med/worst tab | longest gap | no chart | server cores | browser cores | load avg")
 
 
 def format_row(r: Row) -> str:
-    return (f"{r.tabs:>4} | {r.load_median:>8.1f}/{r.load_max:<8.1f} | {r.chart_median:>9.1f}/{r.chart_max:<9.1f} | "
+    return (f"{r.tabs:>4} | {r.browsers:>8} | {r.over:<8} | {r.load_median:>8.1f}/{r.load_max:<8.1f} | {r.chart_median:>9.1f}/{r.chart_max:<9.1f} | "
             f"{r.refresh_median:>10.2f}/{r.refresh_worst:<10.2f} | {r.longest_gap:>11.1f} | {r.missing:>8} | "
-            f"{r.server_cores:>12.2f} | {r.load_average:.1f}")
+            f"{r.server_cores:>12.2f} | {r.browser_cores:>13.2f} | {r.load_average:.1f}")
 
 
 def main() -> None:
@@ -201,11 +253,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="runs started from the page, training throughout")
     parser.add_argument("--epochs", type=int, default=2000, help="enough that the runs outlast the bench")
     parser.add_argument("--window", type=float, default=20.0, help="seconds of refreshes measured per tab count")
+    parser.add_argument("--browsers", default="all",
+                        help="how many of each tab count are Chromium tabs: 'all' (default), or a number, the "
+                             "rest being WireTabs (bench/wire_tab.py: the server's side of a tab, no drawing)")
     parser.add_argument("--backend", default=None, help="LFM_BACKEND for the server (thread or process)")
     args = parser.parse_args()
     counts = [int(n) for n in args.tabs.split(",")]
     if not all(1 <= n <= MAX_TABS for n in counts) or not 1 <= args.runs <= 8:
         parser.error(f"tabs: 1 to {MAX_TABS} each; runs: 1 to 8")
+    if args.browsers != "all" and not (args.browsers.isdigit() and int(args.browsers) <= min(counts)):
+        parser.error(f"browsers: 'all' or a whole number up to the smallest tab count ({min(counts)})")
 
     from playwright.sync_api import sync_playwright
 
@@ -229,7 +286,9 @@ def main() -> None:
                 start_runs(browser, url, runs_dir, args.runs, args.epochs)
                 print(HEADER.format(args.runs, args.backend or "default", os.cpu_count()), flush=True)
                 for tabs in counts:
-                    print(format_row(measure(browser, url, tabs, args.window, server.pid)), flush=True)
+                    browsers = tabs if args.browsers == "all" else int(args.browsers)
+                    for row in measure(browser, url, tabs, browsers, args.window, server.pid):
+                        print(format_row(row), flush=True)
                 browser.close()
         except Exception:
             log.seek(0)

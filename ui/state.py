@@ -14,6 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from lfm.lab.jobs import JobManager
+from lfm.lab.priority import DEFAULT_NICE, train_nice_from_env
 from lfm.store import RunReader
 from lfm.store.watch import RunWatcher, poll_interval_from_env
 from ui.shared_runs import RunCache
@@ -24,11 +25,20 @@ def runs_dir() -> Path:
     return Path(os.environ.get("LFM_RUNS_DIR", "runs")).resolve()
 
 
+def train_nice() -> tuple[int, str | None]:
+    """The CPU priority the dashboard trains at (lfm.lab.priority), and what is wrong with LFM_TRAIN_NICE
+    if it is set badly (the default priority is used then)."""
+    try:
+        return train_nice_from_env(), None
+    except ValueError as exc:
+        return DEFAULT_NICE, f"{exc}. Training at nice {DEFAULT_NICE}, the default."
+
+
 @st.cache_resource(show_spinner=False)
 def job_manager(folder: str | None = None) -> JobManager:
     grace = float(os.environ.get("LFM_ORPHAN_GRACE_S", "30"))
     cap = int(os.environ.get("LFM_MAX_CONCURRENT", "0")) or None
-    manager = JobManager(folder or runs_dir(), max_concurrent=cap, orphan_grace_s=grace)
+    manager = JobManager(folder or runs_dir(), max_concurrent=cap, orphan_grace_s=grace, train_nice=train_nice()[0])
     manager.close_at_exit()  # stopping the dashboard stops and saves its runs
     return manager
 
@@ -73,6 +83,9 @@ def manager() -> JobManager:
     """The shared job manager, with this session registered as watching."""
     folder = str(runs_dir())
     _session(folder)
+    problem = train_nice()[1]
+    if problem:
+        st.warning(problem, icon=":material/warning:")
     return job_manager(folder)
 
 

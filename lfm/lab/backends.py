@@ -31,6 +31,7 @@ from lfm.config import settings_of
 from lfm.store.files import pid_alive
 from lfm.store.schema import RunState
 
+from .priority import lower_this_process
 from .worker import RunOutcome, RunSpec, ignore_interrupts, train_one
 
 BACKENDS = ("thread", "process", "ray")
@@ -86,8 +87,9 @@ class ThreadBackend:
 _started_queue: Any = None  # in a worker: where it reports (ticket, pid) as it begins a run
 
 
-def _init_process_worker(started_queue) -> None:
+def _init_process_worker(started_queue, nice: int) -> None:
     global _started_queue
+    lower_this_process(nice)  # first: on Linux it sets the calling thread, and later threads inherit it
     _started_queue = started_queue
     ignore_interrupts()
     _exit_with_parent()
@@ -116,13 +118,15 @@ def _process_entry(ticket: int, spec: RunSpec) -> RunOutcome:
 class ProcessBackend:
     name = "process"
 
-    def __init__(self, max_workers: int | None = None):
+    def __init__(self, max_workers: int | None = None, nice: int = 0):
+        """nice: the Unix nice value the workers train at (lfm.lab.priority); 0 keeps the caller's."""
         self.max_concurrent = max_workers or default_workers()
         self.torch_threads = max(1, default_workers() // self.max_concurrent)
         # spawn, not fork: a forked child of a process that already runs torch's thread pools can hang
         context = multiprocessing.get_context("spawn")
         self._started = context.Queue()
-        self._pool = context.Pool(self.max_concurrent, initializer=_init_process_worker, initargs=(self._started,))
+        self._pool = context.Pool(self.max_concurrent, initializer=_init_process_worker,
+                                  initargs=(self._started, nice))
         self._results: dict[int, Any] = {}  # ticket -> AsyncResult
         self._pids: dict[int, int] = {}     # ticket -> the worker process training it
         self._tickets = itertools.count(1)
@@ -215,13 +219,15 @@ class RayBackend:
             self._ray.shutdown()  # stops the local Ray and its workers: nothing is left behind
 
 
-def make_backend(name: str, max_workers: int | None = None, *, ray_address: str | None = None):
-    """The backend called `name`; ValueError naming the allowed ones otherwise."""
+def make_backend(name: str, max_workers: int | None = None, *, ray_address: str | None = None, nice: int = 0):
+    """The backend called `name`; ValueError naming the allowed ones otherwise. nice: the Unix nice value
+    worker processes train at (lfm.lab.priority); threads are set by the JobManager, and Ray's workers
+    belong to the cluster, whose priorities are its own."""
     if name not in available_backends():
         why = " (ray is not installed: pip install 'lfm-entropy-lab[ray]')" if name == "ray" else ""
         raise ValueError(f"backend = {name!r} is not available{why}: allowed {', '.join(available_backends())}")
     if name == "thread":
         return ThreadBackend(max_workers)
     if name == "process":
-        return ProcessBackend(max_workers)
+        return ProcessBackend(max_workers, nice=nice)
     return RayBackend(max_workers, address=ray_address)

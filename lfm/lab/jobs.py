@@ -37,6 +37,7 @@ from lfm.training.experiment import PreparedRun, execute, open_run, prepare_run
 from lfm.training.loop import TrainingControl, TrainResult
 
 from .backends import available_backends, make_backend
+from .priority import lower_this_thread
 from .ownership import OWNER_KEY
 from .remote import FolderControl, supervise
 from .worker import RunSpec
@@ -93,10 +94,14 @@ def _warm_up() -> None:
 
 
 class JobManager:
-    def __init__(self, runs_dir: str | Path, *, max_concurrent: int | None = None, orphan_grace_s: float = 30.0):
+    def __init__(self, runs_dir: str | Path, *, max_concurrent: int | None = None, orphan_grace_s: float = 30.0,
+                 train_nice: int = 0):
+        """train_nice: the Unix nice value its runs train at (lfm.lab.priority): the dashboard's is 10, so
+        its pages get the CPU first; 0 trains at the priority of the caller."""
         self.runs_dir = Path(runs_dir)
         self.max_concurrent = max_concurrent or os.cpu_count() or 1
         self.orphan_grace_s = orphan_grace_s
+        self.train_nice = train_nice
         self._jobs: dict[str, Job] = {}
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
@@ -264,6 +269,7 @@ class JobManager:
         torch.set_num_threads(threads_per_run(os.cpu_count(), running))
 
     def _train(self, job: Job) -> None:
+        lower_this_thread(self.train_nice)  # this thread only: the server's own threads keep their priority
         try:
             job.result = execute(job.run, control=job.control, backend="thread")
         except Exception as exc:  # execute reports training errors itself; this is anything around it
@@ -280,7 +286,8 @@ class JobManager:
         try:
             with self._lock:
                 if job.backend not in self._backends:
-                    self._backends[job.backend] = make_backend(job.backend, self.max_concurrent)
+                    self._backends[job.backend] = make_backend(job.backend, self.max_concurrent,
+                                                               nice=self.train_nice)
                 backend = self._backends[job.backend]
             spec = RunSpec(job.run.config.to_dict(), str(self.runs_dir.resolve()), job.run.name,
                            {**job.run.meta, "task": job.task})
