@@ -3,7 +3,8 @@
 1. the base settings are the sidebar's; each lesson (lfm.lab.lessons.LESSONS) puts its preset's
    overrides on top. A lesson whose preset is not in assets/presets.json is skipped, with a note;
 2. "Run the lessons" queues every run through the dashboard's JobManager, like a sweep: the same queue
-   and the same cap on runs training at once; 1 to 3 seeds per lesson (the cards then show the spread);
+   and the same cap on runs training at once, on the sidebar's "Train on" backend (a thread, a worker process,
+   Ray); 1 to 3 seeds per lesson (the cards then show the spread);
    while its runs train, a button stops the rest of the set;
 3. a lesson set is a group of runs in the store ("lessons-xxxxxx"), so any past set can be reopened.
    Its cards fill in live: the expert × regime matrix, the entropies and I(expert; regime) over
@@ -29,7 +30,7 @@ from ui.groups import group_progress, launch_group, pick_group
 from ui.images import png_bytes
 from ui.live import list_runs, watch_for_new_runs
 from ui.routing import through_router
-from ui.settings import render_settings
+from ui.settings import render_settings, where_runs_train
 
 LATEST = "(the newest lesson set)"
 SHOWN = "lessons_show"  # session key of the set picker
@@ -60,7 +61,8 @@ try:
 except ConfigError as exc:  # a preset's overrides do not fit the sidebar's settings (e.g. the size budget)
     st.error(f"The lessons cannot use these settings: {exc}")
 c3.caption(f"{len(planned) or len(ready) * num_seeds} runs: {', '.join(lesson.name for lesson in ready)}. "
-           f"At most {manager.max_concurrent} train at once; the rest wait in the dashboard's queue, as a sweep's do.")
+           f"At most {manager.max_concurrent} train at once; the rest wait in the dashboard's queue, as a sweep's do; "
+           f"{where_runs_train(settings.backend)}.")
 for lesson in missing:
     st.info(f"Skipped: **{lesson.name}**. Its preset \"{lesson.preset}\" is not in assets/presets.json yet.",
             icon=":material/info:")
@@ -68,7 +70,7 @@ if settings.config is None:
     st.error("Fix the settings marked in the sidebar: they are the base of every lesson.")
 if st.button("Run the lessons", icon=":material/school:", type="primary", disabled=not planned):
     launch_group(lambda: submit_lessons(manager, settings.config, presets, num_seeds, keep_alive=keep_alive,
-                                        owner=ownership.owner_id()),
+                                        backend=settings.backend, owner=ownership.owner_id()),
                  SHOWN, "Lesson set", len(planned), "Not started")
 
 # 2. The set shown: the newest, or a past one.

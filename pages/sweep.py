@@ -18,7 +18,7 @@ from lfm.lab.sweep import (MAX_SWEEP_RUNS, SCALES, SweepSpec, lambda_grid, parse
 from ui import damaged, lab_charts, ownership, state
 from ui.groups import group_progress, launch_group, pick_group
 from ui.live import list_runs, watch_for_new_runs
-from ui.settings import BACKEND_LABELS, render_settings
+from ui.settings import render_settings, where_runs_train
 from ui.routing import through_router
 from ui.text import plain
 
@@ -90,8 +90,7 @@ if b1.button("Launch", icon=":material/rocket_launch:", type="primary", disabled
                                       backend=settings.backend, owner=ownership.owner_id()),
                  SHOWN, "Sweep", spec.num_runs, "Not launched")
 b2.caption(f"Runs wait in the dashboard's queue: at most {manager.max_concurrent} train at once, "
-           f"single runs and sweeps alike; they train on {BACKEND_LABELS[settings.backend]} ('Train on', in "
-           "the sidebar). Bigger sweeps, or a cluster: `python -m lfm sweep` (README, 'More than one machine').")
+           f"single runs and sweeps alike; {where_runs_train(settings.backend)}. Bigger sweeps, or a cluster: `python -m lfm sweep` (README, 'More than one machine').")
 
 # 2. The sweep shown: the newest, or a chosen one; sweeps are groups in the run store, so they survive a restart.
 st.subheader("Progress and results")

@@ -98,8 +98,42 @@ def test_ctrl_c_or_sigterm_stops_every_run_of_the_sweep_and_leaves_no_worker(tmp
         if cli.poll() is None:
             cli.kill()
     assert cli.returncode == 130, err
-    runs = reader.list_runs()
+    runs = [r for r in reader.list_runs() if r.state != "cancelled"]  # the third: see the test below
     assert len(runs) == 2 and {r.state for r in runs} == {"stopped"}
     assert all((r.path / "checkpoint.pt").is_file() for r in runs)
     assert "cancelled before they started" in out and "λ=1" in out  # the third never started
     assert not any(pid_alive(r.status["pid"]) for r in runs)  # the workers are gone too
+
+
+def test_runs_a_stopped_sweep_never_started_are_recorded_cancelled_in_its_group(tmp_path, capsys):
+    sets = [x for k, v in {**TINY_SETTINGS, "num_epochs": 10000}.items() for x in ("--set", f"{k}={v}")]
+    cli = subprocess.Popen([sys.executable, "-m", "lfm", "sweep", "--lambdas", "0,0.5,1", "--backend", "thread",
+                            "--max-concurrent", "1", "--quiet", "--runs-dir", str(tmp_path), "--name", "grid",
+                            *sets],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    reader = RunReader(tmp_path)
+    try:
+        wait_for(lambda: any(r.last_metrics for r in reader.list_runs()) or cli.poll() is not None, 60,
+                 "the first run training")
+        assert cli.poll() is None, cli.stderr.read()
+        cli.send_signal(signal.SIGHUP)  # a closed terminal
+        out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 130, err
+    runs = {r.name: r for r in reader.list_runs()}
+    assert {name: r.state for name, r in runs.items()} == {
+        "grid λ=0 b=0 seed=0": "stopped", "grid λ=0.5 b=0 seed=0": "cancelled", "grid λ=1 b=0 seed=0": "cancelled"}
+    cancelled = runs["grid λ=1 b=0 seed=0"]
+    assert cancelled.status["reason"] == "the sweep was interrupted before it started"
+    assert cancelled.config["hyperparameters"]["lambda_entropy"] == 1.0  # its settings, to train it again
+    (group,) = sweep_groups(reader.list_runs())  # the Sweep page shows all three as one sweep
+    assert group.num_runs == 3 and f"sweep {group.group}:" in out
+    assert "cancelled before they started: grid λ=0.5 b=0 seed=0, grid λ=1 b=0 seed=0" in out
+
+    assert main(["runs", "--runs-dir", str(tmp_path)]) == 0
+    listed = [line.split()[:2] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert sorted(state for _, state in listed) == ["cancelled", "cancelled", "stopped"]
+    assert {run_id for run_id, _ in listed} == {r.run_id for r in runs.values()}

@@ -92,3 +92,27 @@ def test_a_lesson_with_two_seeds_shows_its_spread(runs_dir):
     curves = [spec for spec in specs if spec.get("data", {}).get("name") == "bands"]  # ui.lesson_charts' table
     assert len(curves) == 2 and all([layer["mark"]["type"] for layer in spec["layer"]] == ["area", "line"]
                                     for spec in curves)
+
+
+def test_the_lessons_train_on_the_sidebars_backend(runs_dir, monkeypatch):
+    """"Train on" in the sidebar chooses where every run of the set trains, as on the Sweep page, and the
+    note under the button says so. JobManager.submit is replaced by one that only notes what it was asked,
+    so no worker process starts."""
+    from lfm.lab.jobs import JobManager
+
+    submitted = []
+
+    def note(self, cfg, *, name=None, keep_alive=False, group=None, backend="thread", owner=None):
+        submitted.append({"name": name, "group": group, "backend": backend})
+        return object()
+
+    monkeypatch.setattr(JobManager, "submit", note)
+    at = lessons_page()
+    at.selectbox(key="backend").set_value("process").run()
+    assert any("they train on a worker process ('Train on', in the sidebar)" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Run the lessons").click().run()
+    assert not at.exception
+    ready, _ = available_lessons(load_presets())
+    assert len(submitted) == len(ready) and {s["backend"] for s in submitted} == {"process"}
+    assert {s["group"] for s in submitted} == {submitted[0]["group"]}
+    assert submitted[0]["group"].startswith("lessons-")

@@ -259,6 +259,11 @@ BACKEND_HELP = ("Where a run trains. A thread of this dashboard is steered in me
                 "Ray is offered only where it is installed.")
 
 
+def where_runs_train(backend: str) -> str:
+    """The note a page that queues runs shows under its button: 'they train on <backend> ...'."""
+    return f"they train on {BACKEND_LABELS[backend]} ('Train on', in the sidebar)"
+
+
 def backend_choice(box) -> str:
     """The 'Train on' select box: the backends this machine offers, the dashboard's default first."""
     options = available_backends()

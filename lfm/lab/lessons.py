@@ -181,17 +181,19 @@ def plan_lessons(base: RunConfig, presets: Mapping[str, Preset], num_seeds: int 
 
 
 def submit_lessons(manager, base: RunConfig, presets: Mapping[str, Preset], num_seeds: int = 1, *,
-                   keep_alive: bool = False, owner: str | None = None) -> str:
+                   keep_alive: bool = False, backend: str = "thread", owner: str | None = None) -> str:
     """Queue every run of a lesson set with manager (a lfm.lab.jobs.JobManager); returns the group id.
 
     Whole or not at all, as lfm.lab.sweep.submit_sweep: if one run is refused, those already queued
-    are taken off again and the error is raised. owner: the browser session starting the set (only it stops
+    are taken off again and the error is raised. backend: where the runs train (thread, process or ray:
+    lfm/lab/backends.py), as for a sweep; owner: the browser session starting the set (only it stops
     the set, lfm/lab/ownership.py)."""
     group = new_group_id()
     jobs = []
     try:
         for run in plan_lessons(base, presets, num_seeds, group):
-            jobs.append(manager.submit(run.config, name=run.name, group=group, keep_alive=keep_alive, owner=owner))
+            jobs.append(manager.submit(run.config, name=run.name, group=group, keep_alive=keep_alive,
+                                       backend=backend, owner=owner))
     except BaseException:
         for job in jobs:
             manager.withdraw(job)  # no "cancelled" records: these runs were never the user's

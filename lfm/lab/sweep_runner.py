@@ -4,7 +4,9 @@ The backend's engine (a thread pool, a process pool, Ray) decides where each run
 keeps at most `backend.max_concurrent` runs in flight, collects their outcomes, re-submits a run whose
 worker was lost (up to `retry` times, from the start, with the same settings and seed), and on Ctrl-C
 sends "stop" to every run in flight through its control file, so each ends "stopped" with its
-checkpoint, and records the runs that never started as cancelled.
+checkpoint, and records the runs that never started as cancelled in the run store (as the dashboard's
+job queue does, lfm.store.writer.record_cancelled), so the Sweep and Runs pages and `lfm runs` know of
+them too.
 
 Every run carries meta {"group": <sweep id>, "task": <token>} in its config.json, so the sweep finds
 the folder of a run whose worker died before it could say which folder it wrote.
@@ -12,6 +14,7 @@ the folder of a run whose worker died before it could say which folder it wrote.
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import threading
 import time
@@ -24,14 +27,17 @@ import pandas as pd
 
 from lfm.store import RunReader
 from lfm.store.control import ControlError, send_command
+from lfm.store.files import HOSTNAME
 from lfm.store.results import results_table
 from lfm.store.schema import Metric, RunState
+from lfm.store.writer import record_cancelled
 
 from .sweep import PlannedRun
 from .worker import RunOutcome, RunSpec
 
 SUMMARY_METRICS = (Metric.VAL_LOSS, Metric.ROUTING_ENTROPY, Metric.LOAD_ENTROPY, Metric.MI_REGIME)
 FINISHED = str(RunState.FINISHED)  # summary_table's column: how many runs of a grid point finished
+CANCELLED_REASON = "the sweep was interrupted before it started"
 
 
 @dataclass
@@ -51,7 +57,7 @@ class SweepTask:
 class SweepReport:
     group: str
     tasks: list[SweepTask]
-    cancelled: list[SweepTask] = field(default_factory=list)  # never started: Ctrl-C came first
+    cancelled: list[SweepTask] = field(default_factory=list)  # never started: Ctrl-C came first (recorded)
     retried: int = 0
     wall_s: float = 0.0
 
@@ -113,6 +119,8 @@ def run_sweep(planned: Sequence[PlannedRun], backend, runs_dir: str | Path, grou
         if stop.is_set():
             report.cancelled = list(waiting)
             waiting.clear()
+            for task in report.cancelled:  # first: quick, and then kept even if a second Ctrl-C cuts the wait
+                _record_cancelled(task, runs_dir, group)
             _stop_and_wait(in_flight, backend, reader)  # a second Ctrl-C leaves this wait: runs end unsaved
             changed()
     finally:
@@ -121,9 +129,27 @@ def run_sweep(planned: Sequence[PlannedRun], backend, runs_dir: str | Path, grou
     return report
 
 
+def _meta(task: SweepTask, group: str) -> dict:
+    """meta of the task's run folders: the Sweep page groups by "group", the sweep finds them by "task"."""
+    return {"group": group, "task": task.token}
+
+
 def _spec(task: SweepTask, runs_dir: Path, group: str) -> RunSpec:
-    return RunSpec(task.planned.config.to_dict(), str(runs_dir), task.planned.name,
-                   {"group": group, "task": task.token})
+    return RunSpec(task.planned.config.to_dict(), str(runs_dir), task.planned.name, _meta(task, group))
+
+
+def _record_cancelled(task: SweepTask, runs_dir: Path, group: str) -> None:
+    """End a task that never started as "cancelled", recorded in the run store with its settings and its
+    sweep's group, as lfm.lab.jobs.JobManager records a queued job taken off its queue."""
+    reason = CANCELLED_REASON
+    run_id = None
+    try:
+        run_id = record_cancelled(runs_dir, task.planned.config.to_dict(), reason, name=task.planned.name,
+                                  meta=_meta(task, group))
+        task.run_ids.append(run_id)
+    except OSError as exc:  # e.g. the runs folder is gone: the task still ends, and says why
+        reason = f"{reason} (not recorded: {exc})"
+    task.outcome = RunOutcome(run_id, RunState.CANCELLED, reason, 0, os.getpid(), HOSTNAME)
 
 
 def _note_folder(task: SweepTask, outcome: RunOutcome, reader: RunReader) -> None:
