@@ -23,6 +23,8 @@ each tab sees, on this machine, with headless Chromium:
    itself used in the window (its threads, training threads included; not its worker processes), the
    cores the Chromium processes used, and the machine's load average. A mixed set gets a second row:
    the Chromium tabs alone (what a person at one of them sees).
+4. Then one Chromium tab reloads while the others go on refreshing (a student pressing F5 in a class
+   already watching): its page load and first chart, the last column.
 
 Bounded: at most MAX_TABS tabs, each wait has a deadline, the server is stopped at the end.
 Usage: .venv/bin/python bench/bench_load.py [--tabs 1,6,12] [--runs 2] [--window 20] [--browsers all|K]
@@ -91,6 +93,8 @@ class Row(NamedTuple):
     server_cores: float  # CPU the server process used in the window (its own threads, not its workers)
     browser_cores: float  # CPU the bench's Chromium processes used in the window (drawing the tabs)
     load_average: float
+    reload_s: float  # after the window, one Chromium tab reloaded while the others go on refreshing:
+    reload_chart_s: float  # its page load and first chart (NaN for a row without Chromium tabs)
 
 
 def free_port() -> int:
@@ -195,7 +199,7 @@ def summarise(tabs: int, browsers: int, figures: list[TabFigures], window_s: flo
     return Row(tabs, browsers, "all" if len(figures) == tabs else "Chromium", statistics.median(loads) if loads else nan, max(loads, default=nan),
                statistics.median(charts) if charts else nan, max(charts, default=nan),
                statistics.median(refresh), max(refresh), max(f.longest_gap_s for f in figures),
-               len(figures) - len(charts), server_cores, browser_cores, load_average)
+               len(figures) - len(charts), server_cores, browser_cores, load_average, nan, nan)
 
 
 def measure(browser, url: str, tabs: int, browsers: int, window_s: float, server_pid: int) -> list[Row]:
@@ -227,6 +231,7 @@ def measure(browser, url: str, tabs: int, browsers: int, window_s: float, server
     load_average = (load_before + os.getloadavg()[0]) / 2
     figures = [tab_figures(log, (s, s + window_s * 1000))
                for log, s in zip(logs() + [wire_log(wire) for wire in wires], starts)]
+    reload = reload_one(pages[0]) if pages else (float("nan"), float("nan"))
     context.close()
     for wire in wires:
         wire.close()
@@ -234,17 +239,32 @@ def measure(browser, url: str, tabs: int, browsers: int, window_s: float, server
     if 0 < browsers < tabs:
         rows.append(summarise(tabs, browsers, figures[:browsers], window_s, server_cores, browser_cores,
                               load_average))
-    return rows
+    return [row._replace(reload_s=reload[0], reload_chart_s=reload[1]) for row in rows]
+
+
+def reload_one(page) -> tuple[float, float]:
+    """Reload one open tab while the others go on refreshing, as a student pressing F5 does: seconds to
+    its progress line and to its first chart (NaN for what did not come before the deadline)."""
+    page.reload(wait_until="commit", timeout=120_000)
+    try:
+        wait_for(lambda: (page.evaluate("window.__lfmLoad") or {}).get("chart") is not None, LOAD_DEADLINE_S,
+                 "the reloaded tab's chart", every=0.25)
+    except TimeoutError:
+        pass
+    log = page.evaluate("window.__lfmLoad") or {}
+    seconds = lambda ms: float("nan") if ms is None else ms / 1000  # noqa: E731
+    return seconds(log.get("progress")), seconds(log.get("chart"))
 
 
 HEADER = ("{} runs training in the dashboard (backend {}), {} cores; seconds\n"
-          "tabs | Chromium | over     | page load med/max | first chart med/max | refresh med/worst tab | longest gap | no chart | server cores | browser cores | load avg")
+          "tabs | Chromium | over     | page load med/max | first chart med/max | refresh med/worst tab | longest gap | no chart | server cores | browser cores | load avg | reload: load/chart")
 
 
 def format_row(r: Row) -> str:
     return (f"{r.tabs:>4} | {r.browsers:>8} | {r.over:<8} | {r.load_median:>8.1f}/{r.load_max:<8.1f} | {r.chart_median:>9.1f}/{r.chart_max:<9.1f} | "
             f"{r.refresh_median:>10.2f}/{r.refresh_worst:<10.2f} | {r.longest_gap:>11.1f} | {r.missing:>8} | "
-            f"{r.server_cores:>12.2f} | {r.browser_cores:>13.2f} | {r.load_average:.1f}")
+            f"{r.server_cores:>12.2f} | {r.browser_cores:>13.2f} | {r.load_average:>8.1f} | "
+            f"{r.reload_s:.1f}/{r.reload_chart_s:.1f}")
 
 
 def main() -> None:
