@@ -378,6 +378,9 @@ def _draw_regime_matrix(table, slot, *, num_experts, regimes):
 
 # ---- expert utilisation -------------------------------------------------------------------------
 
+Y_MAX_STEP = 0.05  # the utilisation chart's axis top moves in steps of 5 percentage points
+
+
 def _shares(expert_load):
     load = np.clip(np.nan_to_num(np.asarray(expert_load, dtype=float)), 0.0, None)  # (E,)
     total = load.sum()
@@ -402,9 +405,12 @@ def utilisation_chart(expert_load, dead_threshold=None):
     equal = 1.0 / num_experts
     refs = pd.DataFrame({"share": [equal, limit], "label": [f"equal share 1/E = {equal:.0%}",
                                                             f"dead below {limit:.1%}"]})
+    # the axis top, a fifth above the tallest bar, rounded up to a whole Y_MAX_STEP: a live page redraws
+    # this chart every second, and the browser swaps the data of a chart whose spec text is unchanged
+    # but rebuilds one whose axis moved (bench/bench_load.py: it was the one chart rebuilt every refresh)
+    y_max = math.ceil(max(float(shares.max()), equal) * 1.2 / Y_MAX_STEP - 1e-9) * Y_MAX_STEP
     return ChartData(_draw_utilisation, dict(num_experts=num_experts),
-                     {"bars": bars, "refs": refs, "equal_share": refs.iloc[[0]]},
-                     slots={"y_max": max(float(shares.max()), equal) * 1.2})
+                     {"bars": bars, "refs": refs, "equal_share": refs.iloc[[0]]}, slots={"y_max": y_max})
 
 
 def _draw_utilisation(table, slot, *, num_experts):
