@@ -25,7 +25,7 @@ from websockets.sync.client import connect
 
 
 class WireTab:
-    """One tab: connect() starts it on its own threads, figures() reads its log, close() ends it."""
+    """One tab: connect() starts it on its own threads, its attributes are its log, close() ends it."""
 
     def __init__(self, url: str, query_string: str = ""):
         self.url, self.query_string = url, query_string  # url: http://host:port
@@ -36,17 +36,19 @@ class WireTab:
         self._last_text: str | None = None
         self._timers: dict[str, threading.Thread] = {}  # fragment id -> its rerun timer
         self._closed = threading.Event()
+        self._opened = threading.Event()  # set once the socket is open, or failed to open
         self._send_lock = threading.Lock()
         self._start = 0.0
         self._socket = None
 
-    def connect(self) -> None:
+    def connect(self, timeout: float = 120) -> None:
+        """Open the socket and ask for the page, as a browser opening the link; returns once it is open."""
         self._start = time.perf_counter()
-        host = self.url.split("://", 1)[1]
-        self._socket = connect(f"ws://{host}/_stcore/stream", subprotocols=["streamlit"],
-                               origin=self.url, max_size=None, open_timeout=120)
-        self._rerun(fragment_id="")
-        threading.Thread(target=self._read, name="wire-tab-read", daemon=True).start()
+        threading.Thread(target=self._read, args=(timeout,), name="wire-tab-read", daemon=True).start()
+        if not self._opened.wait(timeout):
+            raise TimeoutError(f"no websocket to {self.url} within {timeout:g} s")
+        if self.error:
+            raise ConnectionError(self.error)
 
     def now(self) -> float:
         """Seconds since this tab connected (the clock of its figures)."""
@@ -67,15 +69,24 @@ class WireTab:
         with self._send_lock:
             self._socket.send(msg.SerializeToString())
 
-    def _read(self) -> None:
+    def _read(self, timeout: float) -> None:
+        """The tab's life: open the socket, ask for the page, handle every message until it closes."""
+        host = self.url.split("://", 1)[1]
         try:
-            for data in self._socket:
-                msg = ForwardMsg()
-                msg.ParseFromString(data)
-                self._handle(msg)
+            with connect(f"ws://{host}/_stcore/stream", subprotocols=["streamlit"], origin=self.url,
+                         max_size=None, open_timeout=timeout) as socket:
+                self._socket = socket
+                self._rerun(fragment_id="")
+                self._opened.set()
+                for data in socket:
+                    msg = ForwardMsg()
+                    msg.ParseFromString(data)
+                    self._handle(msg)
         except Exception as exc:  # the socket closed under us: fine when we closed it
             if not self._closed.is_set():
                 self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._opened.set()
 
     def _handle(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
