@@ -34,7 +34,7 @@ OTHER_TAB = ("Started in another browser tab (or in this one before it was reloa
 NO_OWNER = ("Started outside this dashboard (the command line, or an earlier dashboard): you can watch it; "
             "ask the teacher to unlock control.")
 # What steering_note says where may_steer allows (the refusals say it in their reasons above).
-THIS_TAB = "Started from this browser tab: you steer it, and other tabs watch."
+THIS_TAB = "Started from this browser tab: you steer it; other tabs watch, unless a teacher unlocks control there."
 NO_OWNER_OPEN = ("Started outside this dashboard (the command line, or an earlier dashboard): any tab may steer "
                  "it, as no teacher password is set.")
 UNLOCKED = "you steer it, as the teacher password unlocked control in this tab."
