@@ -246,7 +246,8 @@ def test_every_run_picker_marks_the_damaged_run_and_only_it(base_run, runs_dir):
     broken = damaged_copy(base_run, runs_dir, "metrics.csv", "extra field", "-bad")
     at = new_app()
     at.run()
-    pickers = {"pages/train.py": lambda: at.selectbox(key="watch"), "pages/runs.py": lambda: at.selectbox(key="runs_page_run"),
+    pickers = {"pages/train.py": lambda: at.selectbox(key="watch"),
+               "pages/runs.py": lambda: at.selectbox(key="runs_page_run"),
                "pages/explore.py": lambda: at.selectbox(key="explore_run"),
                "pages/compare.py": lambda: at.multiselect(key="compare_runs")}
     for page, picker in pickers.items():

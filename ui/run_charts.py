@@ -193,7 +193,8 @@ def _draw_loss(table, slot, *, smoothed, log_y, validation, events, height):
         layers.append(alt.Chart(table("validation"))
                       .mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=80, filled=True))
                       .encode(x="step:Q", y=alt.Y("val_loss:Q", scale=y_scale, axis=axis(y_title)),
-                              color=alt.Color("series:N", scale=colors, legend=series_legend(colors.domain, PAIR_LEGEND_PX)),
+                              color=alt.Color("series:N", scale=colors,
+                                              legend=series_legend(colors.domain, PAIR_LEGEND_PX)),
                               tooltip=[alt.Tooltip("step:Q", format=","),
                                        alt.Tooltip("val_loss:Q", title="validation loss", format=".4f")]))
     return finish(alt.layer(*layers, *(_event_layers(table("events")) if events else [])), height)
