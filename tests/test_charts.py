@@ -389,4 +389,3 @@ def test_live_spec_fills_data_dependent_domains_and_hands_out_copies():
     assert y_domains(flat) and all(d == [0, pytest.approx(0.3)] for d in y_domains(flat))  # 1.2 x 1/E
     np.testing.assert_allclose(y_domains(charts.live_spec("utilisation_chart", [0.7, 0.1, 0.1, 0.1]))[0],
                                [0, 0.84])
-
