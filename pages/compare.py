@@ -102,11 +102,12 @@ by_id = {r.run_id: r for r in shown}
 
 
 def short_label(run_id: str) -> str:
-    """'name · state', with λ added unless the name says it already (a sweep's runs do)."""
+    """'name · state', with λ added unless the name says it already (a sweep's runs do); marked first if
+    the run is damaged (ui.damaged.picker_label, as every run picker)."""
     r = by_id[run_id]
     name = r.name or run_id
     lam = "" if "λ=" in name else f" · λ={setting(r, 'lambda_entropy', '?')}"
-    return f"{name}{lam} · {r.state}"
+    return damaged.picker_label(r, f"{name}{lam} · {r.state}")
 
 
 selected = st.multiselect(f"Runs to compare ({len(shown)} match the filters)", list(by_id),

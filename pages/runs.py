@@ -8,6 +8,7 @@ builds its file when pressed (a callable), so showing the page reads no checkpoi
 Replay (ui.replay): a slider and a Play button over the run's saved gate snapshots, under its charts.
 A run whose files cannot be read is listed all the same, its problem in the table ("unreadable: metrics.csv:
 line 7 has 12 fields, the header 11"), and shown with whatever of it can be read (ui.damaged).
+Under the picker: who started the selected run and who may steer it (lfm.lab.ownership.steering_note).
 """
 
 import functools
@@ -17,7 +18,8 @@ import streamlit as st
 
 from lfm.store import export, provenance, tensorboard
 from lfm.config import ConfigError
-from ui import damaged, run_charts, state
+from lfm.lab.ownership import owner_of, steering_note
+from ui import damaged, ownership, run_charts, state
 from ui.text import plain
 from ui.explore_charts import SVG_EXPORT_AVAILABLE, svg_bytes
 from lfm.store.schema import Metric
@@ -130,6 +132,8 @@ run_id = st.selectbox("Show run", list(labels), format_func=labels.get, key="run
 summary = next(r for r in runs if r.run_id == run_id)
 if summary.problem:
     damaged.warn(run_id, summary.problem)
+# who may steer it (README "Shared dashboards"): this tab, another tab, or anyone; never another tab's label
+st.caption(f":material/person: {steering_note(ownership.steerer(), owner_of(summary.meta))}")
 smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="runs_smoothing")
 view = RunView(run_id)  # what a run that cannot be read at all shows: no rows
 with damaged.guarded(run_id):  # each part of a damaged run that can still be read is shown

@@ -206,6 +206,28 @@ def test_entropy_chart_draws_the_lambda_used_only_when_it_varies(small_specs):
     assert marked["layer"][-1]["encoding"]["x"]["datum"] == 300
 
 
+def test_series_legends_never_cut_a_name_and_side_by_side_charts_switch_together(small_specs):
+    """A series legend's labels may be as wide as their estimated widths (at least the measured 0.46 em of
+    the widest metric name), and its entries leave one row for one per line before the plot is narrower
+    than that row: a row wider than the chart runs off its edge and is cut there (a half-width column)."""
+    assert chart_style.LABEL_EM * chart_style.FONT >= 0.46 * chart_style.FONT * 1.05  # measured, plus a margin
+    warmup = charts.entropy_chart(with_warmup(make_run(60)), E).to_dict()  # λ adds a fourth series
+    switch_widths = {}
+    for name, spec in {**small_specs, "entropy_chart_lambda": warmup}.items():
+        for node in walk(spec):
+            color = node.get("color") if isinstance(node.get("color"), dict) else {}
+            if not isinstance(color.get("legend"), dict) or "series" not in color.get("field", ""):
+                continue
+            shown, legend = color["scale"]["domain"], color["legend"]
+            assert legend["labelLimit"] >= max(chart_style.label_width(n) for n in shown), name
+            one_row_from = float(re.fullmatch(r"width < ([\d.]+) \? 1 : 0", legend["columns"]["expr"])[1])
+            assert one_row_from >= chart_style.legend_row_px(shown), name
+            switch_widths.setdefault(name, set()).add(one_row_from)
+    assert {"loss_chart", "entropy_chart", "entropy_chart_lambda"} <= set(switch_widths)
+    assert switch_widths["loss_chart"] == switch_widths["entropy_chart"]  # the pair of ui.live.LAYOUT
+    assert chart_style.SERIES_LABEL_LIMIT >= max(chart_style.label_width(n) for n in chart_style.SERIES_COLORS)
+
+
 def _dataset_with(spec, column):
     """The name of the one dataset of spec whose rows have `column`."""
     names = [name for name, rows in spec["datasets"].items() if rows and column in rows[0]]

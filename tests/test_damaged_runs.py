@@ -236,3 +236,26 @@ def test_the_cli_lists_a_damaged_run_and_refuses_to_export_it(base_run, tmp_path
     assert run_id in out and f"{run_id} is unreadable: metrics.csv: line 4 has" in err
     assert main(["export", run_id, "--runs-dir", str(runs_dir), "--files", str(tmp_path / "out")]) == 2
     assert "unreadable: metrics.csv: line 4" in capsys.readouterr().err
+
+
+def test_every_run_picker_marks_the_damaged_run_and_only_it(base_run, runs_dir):
+    """Train & watch's "Watching", Runs' "Show run", Explore's "Run" and Compare's run multiselect all list
+    a damaged run marked as unreadable before its label, and a healthy one unmarked."""
+    healthy = base_run.name + "-ok"
+    shutil.copytree(base_run, runs_dir / healthy)
+    broken = damaged_copy(base_run, runs_dir, "metrics.csv", "extra field", "-bad")
+    at = new_app()
+    at.run()
+    pickers = {"pages/train.py": lambda: at.selectbox(key="watch"),
+               "pages/runs.py": lambda: at.selectbox(key="runs_page_run"),
+               "pages/explore.py": lambda: at.selectbox(key="explore_run"),
+               "pages/compare.py": lambda: at.multiselect(key="compare_runs")}
+    for page, picker in pickers.items():
+        at.switch_page(page).run()
+        assert not at.exception, f"{page}: {at.exception}"
+        runs = [o for o in picker().options if GROUP in o]  # Train & watch offers "Follow the newest run" too
+        marked = [o for o in runs if o.startswith("⚠ unreadable · ")]
+        assert len(runs) == 2 and len(marked) == 1, f"{page}: {runs}"  # the healthy run is not marked
+        assert marked[0].startswith(f"⚠ unreadable · {GROUP} "), f"{page}: {marked}"  # then its usual label
+        if page != "pages/compare.py":  # Compare's short labels leave the run id out
+            assert broken in marked[0] and healthy in next(o for o in runs if o not in marked), f"{page}: {runs}"

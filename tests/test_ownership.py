@@ -15,13 +15,14 @@ from streamlit.testing.v1 import AppTest
 
 from lfm.lab import ownership
 from lfm.lab.controls import RunControls, stop_jobs
-from lfm.lab.ownership import (ANYONE, NO_OWNER, OTHER_TAB, WATCHER, Steerer, SteeringRefused, may_steer,
-                               new_owner_id, owner_of, password_matches)
+from lfm.lab.ownership import (ANYONE, NO_OWNER, NO_OWNER_OPEN, OTHER_TAB, THIS_TAB, UNLOCKED, WATCHER, Steerer,
+                               SteeringRefused, may_steer, new_owner_id, owner_of, password_matches, steering_note)
 from lfm.store import RunReader, RunWriter
 from lfm.store.control import ControlInbox
 from support import new_app, open_app, wait_for_runs
 from tiny import TINY_CONFIG, TINY_SETTINGS
 from ui import state
+from ui.ownership import PASS_KEY
 
 PASSWORD = "correct horse"
 STEERING = ("Pause", "Step", "Stop", "Apply λ")
@@ -44,6 +45,23 @@ UNLOCK_OFF = "No teacher password is set"
 ])  # fmt: skip
 def test_who_may_steer_which_run(steerer, owner, allowed, reason):
     assert may_steer(steerer, owner) == (allowed, reason)
+
+
+@pytest.mark.parametrize("steerer, owner, note", [
+    (Steerer("alice"), "alice", THIS_TAB),
+    (Steerer("alice", unlocked=True, teacher_configured=True), "alice", THIS_TAB),
+    (Steerer("bob"), "alice", OTHER_TAB),                                     # may_steer's own reason
+    (Steerer("bob", unlocked=True, teacher_configured=True), "alice", f"Started in another browser tab: {UNLOCKED}"),
+    (Steerer("bob"), None, NO_OWNER_OPEN),
+    (Steerer("bob", teacher_configured=True), None, NO_OWNER),
+    (Steerer("bob", unlocked=True, teacher_configured=True), None, f"Started outside this dashboard: {UNLOCKED}"),
+    (WATCHER, "alice", "Not sent from a browser session: watching only."),
+])  # fmt: skip
+def test_the_steering_note_follows_the_rule_and_never_names_another_tabs_label(steerer, owner, note):
+    said = steering_note(steerer, owner)
+    assert said == note
+    assert may_steer(steerer, owner).allowed == (note not in (OTHER_TAB, NO_OWNER) and steerer is not WATCHER)
+    assert steerer.owner_id == owner or owner is None or owner not in said
 
 
 @pytest.mark.parametrize("meta, owner", [
@@ -332,3 +350,36 @@ def test_a_click_that_arrives_after_the_unlock_ended_stops_nothing(runs_dir, mon
     owner.run()
     button(owner, "Stop").click().run()
     wait_for_runs(runs_dir, ("stopped",))
+
+
+def page_text(at: AppTest) -> str:
+    """Everything the Runs page shows as text: captions, Markdown, alerts, the picker's options and the table."""
+    shown = [e.value for kind in (at.caption, at.markdown, at.info, at.warning, at.error) for e in kind]
+    shown += [o for box in at.selectbox for o in box.options]
+    return "\n".join(shown + [df.value.to_string() for df in at.dataframe])
+
+
+def test_runs_says_who_may_steer_the_selected_run_and_never_shows_another_tabs_label(runs_dir, monkeypatch):
+    """Runs, under its picker: "this tab" for the tab that started the run, "another tab" for every other
+    tab (never that tab's owner label), and for a command-line run whether any tab may steer it."""
+    monkeypatch.delenv(ownership.PASSWORD_ENV, raising=False)
+    first = open_app()
+    label = first.session_state[PASS_KEY].owner_id
+    mine = RunWriter(runs_dir, TINY_CONFIG.to_dict(), name="from-the-first-tab", fsync=False,
+                     meta={ownership.OWNER_KEY: label})  # as the JobManager records a run started in that tab
+    cli = RunWriter(runs_dir, TINY_CONFIG.to_dict(), name="from-the-cli", fsync=False)
+    mine.close(), cli.close()
+
+    def note(at: AppTest, run_id: str) -> str:
+        at.selectbox(key="runs_page_run").set_value(run_id).run()
+        assert not at.exception
+        return next(c.value for c in at.caption if c.value.startswith(":material/person:"))
+
+    first.switch_page("pages/runs.py").run()
+    assert THIS_TAB in note(first, mine.run_id)
+    second = open_app("pages/runs.py")  # another browser tab
+    assert OTHER_TAB in note(second, mine.run_id)
+    assert label not in page_text(second) and label != second.session_state[PASS_KEY].owner_id
+    assert NO_OWNER_OPEN in note(second, cli.run_id)  # no teacher password: any tab steers a CLI run
+    monkeypatch.setenv(ownership.PASSWORD_ENV, PASSWORD)  # a shared dashboard now
+    assert NO_OWNER in note(second, cli.run_id) and THIS_TAB in note(first, mine.run_id)

@@ -6,7 +6,8 @@ and the Explore charts (ui.explore_charts), so the pages look alike and a change
   than in a top-level config, so the charts can still be layered or concatenated by a page;
 - one colour per expert in every chart (expert_color_scale), one per metric (SERIES_COLORS), one per
   regime (regime_color_scale), and λ on a diverging scale centred at 0 (lambda_color_scale);
-- width="container" and SVG rendering (finish), at most MAX_POINTS data points per chart.
+- width="container" and SVG rendering (finish), at most MAX_POINTS data points per chart;
+- a series legend never cuts a name: one row above the chart where it fits, one entry per line where not.
 Pure Altair: no streamlit, no data.
 """
 
@@ -100,14 +101,44 @@ def expert_axis(num_experts, title="expert", **kw):
     return axis(title, labelColor=expert_label_color(num_experts), labelFontWeight="bold", labelAngle=0, **kw)
 
 
+# Legend layout is done in the browser, and a label's width is known only there: it is estimated here,
+# erring wide. The metric names average 0.42-0.46 em in the page's sans-serif (measured in Chromium:
+# "validation loss" 88 px at 14 px, "total loss (MSE + λ·H)" 136 px), so 0.5 em leaves ~10 % to spare.
+LABEL_EM = 0.5
+ENTRY_PX = 36  # a legend entry besides its label (stroke symbol, gaps): measured 32 px in Chromium
+
+
+def label_width(text, font=FONT):
+    """A generous estimate of text's width in px at `font` px (no font metrics on the server)."""
+    return math.ceil(len(str(text)) * LABEL_EM * font)
+
+
 def legend(title=None, orient="top", **kw):
     """A legend with projector-sized text, above the chart unless told otherwise."""
     return alt.Legend(title=title, labelFontSize=FONT, titleFontSize=FONT, orient=orient, **kw)
 
 
-def series_legend():
-    """Legend of line series: solid strokes, so the faint raw lines do not wash it out."""
-    return legend(None, symbolType="stroke", symbolStrokeWidth=4, symbolOpacity=1, symbolSize=300)
+# How wide a series label may be before Vega-Lite cuts it with "…" (160 px by default): the widest metric
+# name, as estimated, so no label is cut whatever its font
+SERIES_LABEL_LIMIT = max(label_width(name) for name in SERIES_COLORS)
+
+
+def legend_row_px(names):
+    """The estimated width in px of a series legend's entries side by side."""
+    return sum(label_width(name) + ENTRY_PX for name in names)
+
+
+def series_legend(names, one_row_from=0):
+    """Legend of line series (names: those on show): solid strokes, so the faint raw lines do not wash it out.
+
+    It never cuts a name: a label may be as wide as the longest SERIES_COLORS name, and the entries stand in
+    one row above the chart only where the plot is wide enough for them (Vega's `width` signal, in px);
+    in a narrower one (a half-width column on a laptop) they stand one per line, where a row would run off
+    the chart's right edge and be cut there. one_row_from: a plot width below which they stand one per
+    line even if their own row would fit, so charts side by side switch together and keep one height."""
+    one_row = max(legend_row_px(names), one_row_from)
+    return legend(None, symbolType="stroke", symbolStrokeWidth=4, symbolOpacity=1, symbolSize=300,
+                  labelLimit=SERIES_LABEL_LIMIT, columns=alt.ExprRef(f"width < {one_row} ? 1 : 0"))
 
 
 # ---- whole charts -------------------------------------------------------------------------------

@@ -14,11 +14,20 @@ from lfm.store.files import UnsafeFile
 from ui.text import plain
 
 UNREADABLE = "unreadable"  # how the Runs table and every warning call a damaged run
+PICKER_MARK = f"⚠ {UNREADABLE} · "  # before a damaged run's label in every run picker (plain text: no Markdown)
 
 
 def unreadable(problem: object) -> str:
     """"unreadable: metrics.csv: line 7 has 12 fields, the header 11" (plain text, for a table cell)."""
     return f"{UNREADABLE}: {problem}"
+
+
+def picker_label(summary, label: str) -> str:
+    """label, a run's line in a picker (selectbox or multiselect), marked when the run cannot be read in full.
+
+    A damaged run stays pickable, so what can be read of it is shown; the mark says so before it is picked.
+    Option labels are drawn as plain text, so a name needs no escaping here."""
+    return PICKER_MARK + label if summary.problem else label
 
 
 def warn(run_id: str, problem: object) -> None:

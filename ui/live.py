@@ -16,7 +16,7 @@ from lfm.config import RunSettings
 from lfm.store import RunReader
 from lfm.store.schema import LIVE_STATES, Metric, RunState, load_column
 from lfm.store.watch import RunWatcher
-from ui import run_charts, state
+from ui import damaged, run_charts, state
 from ui.shared_runs import RunView
 from ui.text import plain
 
@@ -172,11 +172,12 @@ def forget_run_list() -> None:
 
 
 def run_label(summary) -> str:
-    """One line per run for pickers: name or id, state, lambda and balance."""
+    """One line per run for pickers: name or id, state, lambda and balance; marked first if it is damaged."""
     settings = summary.settings
     name = summary.name or summary.run_id
-    return (f"{name} · {summary.state} · λ={_shown(settings['lambda_entropy'])} "
-            f"· balance={_shown(settings['balance_coef'])} · {_shown(settings['dataset'])} · {summary.run_id}")
+    return damaged.picker_label(summary, f"{name} · {summary.state} · λ={_shown(settings['lambda_entropy'])} "
+                                f"· balance={_shown(settings['balance_coef'])} · {_shown(settings['dataset'])} "
+                                f"· {summary.run_id}")
 
 
 def _shown(value) -> str:

@@ -27,8 +27,8 @@ import torch
 from lfm.nn.entropy import compute_entropy, varentropy
 from lfm.store.results import DEAD_SHARE, dead_experts
 from ui.chart_style import (EXPERT_PALETTE, FONT, GREY, MAX_POINTS, axis, expert_axis, expert_color_scale,
-                            expert_names, finish, legend, message_chart, probability_color, regime_color_scale,
-                            series_legend, series_scale, step_axis)
+                            expert_names, finish, legend, legend_row_px, message_chart, probability_color,
+                            regime_color_scale, series_legend, series_scale, step_axis)
 from ui.reduce import downsample, evenly_spaced, long_series
 from ui.templates import ChartData, chart_builder
 
@@ -98,7 +98,7 @@ def _line_layers(lines, colors, y_title, y_scale, smoothed):
     showing the nearest step's values. lines: a ui.reduce.long_series table; colors: its series scale."""
     base = alt.Chart(lines).encode(
         x=alt.X("step:Q", axis=step_axis(), scale=alt.Scale(zero=False, nice=False)),
-        color=alt.Color("series:N", scale=colors, legend=series_legend()))
+        color=alt.Color("series:N", scale=colors, legend=series_legend(colors.domain, PAIR_LEGEND_PX)))
     tooltip = ["series:N", alt.Tooltip("step:Q", format=","), alt.Tooltip("raw:Q", format=".4f", title="value")]
     if smoothed:
         tooltip.insert(2, alt.Tooltip("smoothed:Q", format=".4f"))
@@ -146,6 +146,10 @@ LOSS_SERIES = {"loss": "train loss (MSE)", "total_loss": "total loss (MSE + λ·
 ENTROPY_SERIES = {"routing_entropy": "routing entropy", "load_entropy": "load entropy",
                   "specialisation": "specialisation"}
 LAMBDA_SERIES = "λ used (right axis)"
+# Loss and entropy stand side by side on a page (ui.live.LAYOUT): their legends go from one row to one
+# entry per line at the same plot width, so the two plots keep one height
+PAIR_LEGEND_PX = max(legend_row_px([*LOSS_SERIES.values(), "validation loss"]),
+                     legend_row_px(ENTROPY_SERIES.values()))
 
 
 def _lambda_curve(df):
@@ -189,7 +193,8 @@ def _draw_loss(table, slot, *, smoothed, log_y, validation, events, height):
         layers.append(alt.Chart(table("validation"))
                       .mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=80, filled=True))
                       .encode(x="step:Q", y=alt.Y("val_loss:Q", scale=y_scale, axis=axis(y_title)),
-                              color=alt.Color("series:N", scale=colors, legend=series_legend()),
+                              color=alt.Color("series:N", scale=colors,
+                                              legend=series_legend(colors.domain, PAIR_LEGEND_PX)),
                               tooltip=[alt.Tooltip("step:Q", format=","),
                                        alt.Tooltip("val_loss:Q", title="validation loss", format=".4f")]))
     return finish(alt.layer(*layers, *(_event_layers(table("events")) if events else [])), height)
@@ -233,7 +238,7 @@ def _lambda_layer(lam, colors):
     return alt.Chart(lam).mark_line(strokeWidth=2.5, strokeDash=[2, 3]).encode(
         x=alt.X("step:Q", axis=step_axis(), scale=alt.Scale(zero=False, nice=False)),
         y=alt.Y("lambda_entropy:Q", scale=alt.Scale(zero=True), axis=axis("λ used", orient="right", grid=False)),
-        color=alt.Color("series:N", scale=colors, legend=series_legend()),
+        color=alt.Color("series:N", scale=colors, legend=series_legend(colors.domain, PAIR_LEGEND_PX)),
         tooltip=[alt.Tooltip("step:Q", format=","), alt.Tooltip("lambda_entropy:Q", title="λ used", format=".4g")])
 
 

@@ -13,6 +13,8 @@ The rule (may_steer), in order:
      steered by any tab while no teacher password is configured (a personal dashboard: whoever sits at
      the page also has the terminal), and only by an unlocked teacher once one is (a shared dashboard).
 
+steering_note says the rule's outcome for one run in words, as a page shows it next to the run.
+
 This guards the dashboard's buttons, not the run folders: `lfm control` writes a run's control.jsonl, and
 whoever can write to the runs folder can steer any run from the command line, as before.
 """
@@ -31,6 +33,11 @@ OTHER_TAB = ("Started in another browser tab (or in this one before it was reloa
              "ask the teacher to unlock control.")
 NO_OWNER = ("Started outside this dashboard (the command line, or an earlier dashboard): you can watch it; "
             "ask the teacher to unlock control.")
+# What steering_note says where may_steer allows (the refusals say it in their reasons above).
+THIS_TAB = "Started from this browser tab: you steer it; other tabs watch, unless a teacher unlocks control there."
+NO_OWNER_OPEN = ("Started outside this dashboard (the command line, or an earlier dashboard): any tab may steer "
+                 "it, as no teacher password is set.")
+UNLOCKED = "you steer it, as the teacher password unlocked control in this tab."
 
 
 def new_owner_id() -> str:
@@ -73,6 +80,20 @@ def may_steer(steerer: Steerer, owner: str | None) -> Permission:
     if steerer.teacher_configured:
         return Permission(False, NO_OWNER)
     return Permission(True, "")
+
+
+def steering_note(steerer: Steerer, owner: str | None) -> str:
+    """Where a run of `owner` was started and whether `steerer` may steer it, in words for a page: may_steer's
+    own reason where it refuses. It says "this tab" or "another tab", never another session's label."""
+    allowed, reason = may_steer(steerer, owner)
+    if owner is not None and owner == steerer.owner_id:
+        return THIS_TAB
+    if not allowed:
+        return reason
+    if steerer.unlocked:
+        started = "in another browser tab" if owner is not None else "outside this dashboard"
+        return f"Started {started}: {UNLOCKED}"
+    return NO_OWNER_OPEN  # allowed, neither its own nor unlocked: no owner on a dashboard without a password
 
 
 class SteeringRefused(PermissionError):
