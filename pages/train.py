@@ -134,7 +134,7 @@ def live_view():
     now = manager.by_run_id(run_id)
     current = now.state if now else RunControls(reader.runs_dir, run_id, view.status).state
     progress(view, summary.settings, current)
-    all_charts(view, smoothing)
+    all_charts(view, smoothing, live=current in LIVE_STATES)
     if live and current not in LIVE_STATES:
         st.rerun()  # the run ended: redraw the page once so controls and refresh turn off
     if choice == FOLLOW and watcher.folder_version != st.session_state.setdefault("_seen_folder_version", -1):

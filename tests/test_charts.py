@@ -403,3 +403,22 @@ def test_live_spec_fills_data_dependent_domains_and_hands_out_copies():
     assert y_domains(flat) and all(d == [0, pytest.approx(0.3)] for d in y_domains(flat))  # 1.2 x 1/E
     np.testing.assert_allclose(y_domains(charts.live_spec("utilisation_chart", [0.7, 0.1, 0.1, 0.1]))[0],
                                [0, 0.85])  # 1.2 x 0.7, up to a whole Y_MAX_STEP
+
+
+def test_a_live_view_draws_from_fewer_points_and_an_ended_one_from_all():
+    """ui.live.chart_calls(live=True) gives the loss and entropy charts LIVE_BUDGET's points and the load
+    heatmap its columns; without live they draw at the full budget (the Runs page, a finished run)."""
+    from ui.live import LIVE_BUDGET, chart_calls
+    from ui.shared_runs import RunView
+
+    view = RunView("r", metrics=make_run(5_000), info={"num_experts": E})
+    rows = {}
+    for live in (False, True):
+        for slot, call in chart_calls(view, 0.6, live).items():
+            spec = charts.live_spec(call.name, *call.args, **call.kwargs)
+            rows[live, slot] = sum(len(table) for table in spec["datasets"].values())
+    for slot, limit in (("loss", LIVE_BUDGET["loss"]["max_points"]), ("entropy", LIVE_BUDGET["entropy"]["max_points"]),
+                        ("gate_load", LIVE_BUDGET["gate_load"]["max_columns"] * E)):
+        assert rows[True, slot] <= limit and rows[True, slot] < 0.6 * rows[False, slot], slot
+    assert rows[False, "entropy"] <= chart_style.MAX_POINTS
+    assert rows[True, "utilisation"] == rows[False, "utilisation"]  # charts of one snapshot are not reduced

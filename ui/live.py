@@ -97,7 +97,8 @@ def live_spec(view: RunView, call: "ChartCall") -> dict:
         spec["datasets"] = {key: arrow_bytes(table) for key, table in spec["datasets"].items()}
         return spec
 
-    return state.run_cache().memo(("chart", view.serial, call.name, call.kwargs.get("smoothing")), build)
+    key = ("chart", view.serial, call.name, *(call.kwargs.get(k) for k in ("smoothing", "max_points", "max_columns")))
+    return state.run_cache().memo(key, build)
 
 
 def _chart(view: RunView, call: "ChartCall") -> None:
@@ -119,9 +120,18 @@ LAYOUT = (("loss", "entropy"), ("gate_load",), ("probe", "regime_matrix"), ("uti
 MISSING = {"regime_matrix": "This data set has no regime labels, so there is no expert × regime matrix."}
 
 
-def chart_calls(view: RunView, smoothing: float) -> dict[str, ChartCall]:
+# A live view redraws every chart in every tab about once a second, and in a browser a chart's redraw
+# costs in proportion to its points: on a long run (3,000+ rows; bench/bench_load.py's method, one
+# headless Chromium tab) the 7 charts took 1.07 core-seconds per redraw at the full budget and 0.80 at
+# this one. So a live view draws the line charts from half the points and the load heatmap from half the
+# columns: a bucket is then about 4 px of a half-width chart. A run that has ended is drawn at the full
+# budget (ui.chart_style.MAX_POINTS), as are the Runs page and the SVG downloads.
+LIVE_BUDGET = {"loss": {"max_points": 1400}, "entropy": {"max_points": 1400}, "gate_load": {"max_columns": 150}}
+
+
+def chart_calls(view: RunView, smoothing: float, live: bool = False) -> dict[str, ChartCall]:
     """Every chart the run's data allows, by slot: the one list both the live page and the SVG
-    downloads draw from."""
+    downloads draw from. live: a view redrawn every second, drawn from fewer points (LIVE_BUDGET)."""
     df, E = view.metrics, view.num_experts
     if df.empty or not E:
         return {}
@@ -140,12 +150,16 @@ def chart_calls(view: RunView, smoothing: float) -> dict[str, ChartCall]:
     if gates.get("regime_matrix"):
         calls["regime_matrix"] = ChartCall("Expert × regime", "regime_matrix_chart",
                                            (gates["regime_matrix"], regimes), {})
+    if live:
+        calls = {slot: call._replace(kwargs={**call.kwargs, **LIVE_BUDGET.get(slot, {})})
+                 for slot, call in calls.items()}
     return calls
 
 
-def all_charts(view: RunView, smoothing: float) -> None:
-    """Every live chart in a projector-friendly grid, each with its 'what am I looking at' text."""
-    calls = chart_calls(view, smoothing)
+def all_charts(view: RunView, smoothing: float, live: bool = False) -> None:
+    """Every chart in a projector-friendly grid, each with its 'what am I looking at' text. live: the
+    view is redrawn every second while the run trains (fewer points, LIVE_BUDGET)."""
+    calls = chart_calls(view, smoothing, live)
     if not calls:
         st.info("Charts appear after the first log step.")
         return

@@ -164,11 +164,12 @@ def _lambda_curve(df):
 
 
 @chart_builder
-def loss_chart(df, smoothing=0.6, events=None, log_y=False, height=340):
-    """Primary (MSE), total and validation loss against step; lambda changes as vertical rules."""
+def loss_chart(df, smoothing=0.6, events=None, log_y=False, height=340, max_points=MAX_POINTS):
+    """Primary (MSE), total and validation loss against step; lambda changes as vertical rules.
+    max_points: the data points it may draw (at least 1,000; a live page asks for fewer, ui.live)."""
     if df is None or len(df) == 0 or "loss" not in df.columns:
         return _message("no loss logged yet")
-    long = long_series(df, LOSS_SERIES, smoothing, budget=MAX_POINTS - 400)  # 300 validation points + slack
+    long = long_series(df, LOSS_SERIES, smoothing, budget=max_points - 400)  # 300 validation points + slack
     val = pd.DataFrame(columns=["step", "val_loss"])
     if "val_loss" in df.columns:  # sparse: reduce it on its own, else buckets would duplicate its points
         val = downsample(df.loc[df["val_loss"].notna(), ["step", "val_loss"]], max_points=300)
@@ -201,13 +202,14 @@ def _draw_loss(table, slot, *, smoothed, log_y, validation, events, height):
 
 
 @chart_builder
-def entropy_chart(df, num_experts, smoothing=0.0, events=None, height=340):
-    """Routing entropy, load entropy and specialisation (bits) against step, under the log2(E) ceiling."""
+def entropy_chart(df, num_experts, smoothing=0.0, events=None, height=340, max_points=MAX_POINTS):
+    """Routing entropy, load entropy and specialisation (bits) against step, under the log2(E) ceiling.
+    max_points: the data points it may draw (at least 1,000; a live page asks for fewer, ui.live)."""
     if df is None or len(df) == 0 or "routing_entropy" not in df.columns:
         return _message("no entropies logged yet")
     h_max = math.log2(num_experts) if num_experts > 1 else 1.0
     lam = _lambda_curve(df)
-    budget = MAX_POINTS if lam is None else MAX_POINTS - LAMBDA_POINTS
+    budget = max_points if lam is None else max_points - LAMBDA_POINTS
     tables = {"lines": long_series(df, ENTROPY_SERIES, smoothing, budget=budget),
               "ceiling": pd.DataFrame({"bits": [h_max], "label": [f"log2(E) = {h_max:.2f} bits (max)"]})}
     if lam is not None:
