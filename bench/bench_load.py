@@ -64,7 +64,7 @@ PROBE = """
     const text = bar ? bar.innerText : null;
     if (text && text.includes('step') && log.progress === null) log.progress = now;
     if (text && text !== log.last) { log.changes.push(now); log.last = text; }
-    if (log.chart === null && document.querySelector('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg g.role-mark path'))
+    if (log.chart === null && document.querySelector('[data-testid="stVegaLiteChart"] svg g.role-mark path'))
       log.chart = now;
   }, %d);
 })();
@@ -152,10 +152,15 @@ def start_runs(browser, url: str, runs_dir: Path, runs: int, epochs: int) -> Non
     page.close()
 
 
+def _stat_cpu_seconds(stat: str) -> float:
+    """User + system CPU seconds from the text of a /proc/PID/stat file."""
+    fields = stat.rpartition(")")[2].split()  # after "(command)", which may itself hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
 
 
 def browser_cpu_seconds() -> float:
@@ -166,9 +171,8 @@ def browser_cpu_seconds() -> float:
             text = stat.read_text()
         except OSError:  # the process ended while we looked
             continue
-        if "chrom" in text[text.find("(") + 1:text.rfind(")")].lower():
-            fields = text.rpartition(")")[2].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if "chrom" in text[text.find("(") + 1:text.rfind(")")].lower():  # its command name
+            total += _stat_cpu_seconds(text)
     return total
 
 
@@ -196,7 +200,8 @@ def summarise(tabs: int, browsers: int, figures: list[TabFigures], window_s: flo
     charts = [f.first_chart_s for f in figures if f.first_chart_s is not None]
     refresh = [f.refresh_s if f.refresh_s is not None else window_s for f in figures]
     nan = float("nan")
-    return Row(tabs, browsers, "all" if len(figures) == tabs else "Chromium", statistics.median(loads) if loads else nan, max(loads, default=nan),
+    over = "all" if len(figures) == tabs else "Chromium"
+    return Row(tabs, browsers, over, statistics.median(loads) if loads else nan, max(loads, default=nan),
                statistics.median(charts) if charts else nan, max(charts, default=nan),
                statistics.median(refresh), max(refresh), max(f.longest_gap_s for f in figures),
                len(figures) - len(charts), server_cores, browser_cores, load_average, nan, nan)
