@@ -86,19 +86,21 @@ def arrow_bytes(table: pd.DataFrame) -> bytes:
 
 
 def live_spec(view: RunView, call: "ChartCall") -> dict:
-    """The chart's Vega-Lite dict with its data as Arrow bytes, built once per snapshot and smoothing.
+    """The chart's Vega-Lite dict with its data as Arrow bytes, built once per snapshot and options.
 
     Drawn from run_charts.live_spec, not the Altair builder, so a redraw costs a few ms of Python, not the
     ~100 ms of building an Altair chart; and every tab watching the run gets the spec the first one built:
     with 6 tabs, building and converting each tab's charts was two thirds of what serving the pages cost
-    (py-spy, README "Many tabs"). The key holds everything a chart's arguments depend on (chart_calls)."""
+    (py-spy, README "Many tabs"). The key holds everything a chart's arguments depend on (chart_calls):
+    the snapshot (its args and events come from it) and the options besides the events (smoothing, the
+    live point budget)."""
     def build() -> dict:
         spec = run_charts.live_spec(call.name, *call.args, **call.kwargs)
         spec["datasets"] = {key: arrow_bytes(table) for key, table in spec["datasets"].items()}
         return spec
 
-    key = ("chart", view.serial, call.name, *(call.kwargs.get(k) for k in ("smoothing", "max_points", "max_columns")))
-    return state.run_cache().memo(key, build)
+    options = tuple(sorted((name, value) for name, value in call.kwargs.items() if name != "events"))
+    return state.run_cache().memo(("chart", view.serial, call.name, options), build)
 
 
 def _chart(view: RunView, call: "ChartCall") -> None:
