@@ -10,7 +10,8 @@ machine nothing changes; a run's numbers never depend on its priority.
                          server itself)
   lower_this_thread(n)   the calling thread only (Linux, where a thread has its own nice value): the
                          thread backend, which trains in the dashboard's own process
-  lower_this_process(n)  the whole process: a worker process of the process backend
+  lower_this_process(n)  a worker process of the process backend, called first thing in it (on Linux a
+                         nice value belongs to a thread, and threads started later inherit it)
 
 Both only ever lower the priority (raising it needs privileges) and do nothing where the OS has no such
 notion. The command line (`lfm train`, `lfm sweep`) trains at the priority it was started with, which
@@ -48,7 +49,10 @@ def lower_this_thread(nice: int) -> bool:
 
 
 def lower_this_process(nice: int) -> bool:
-    """Give this whole process (all its threads) nice value `nice`, if lower priority. True if done."""
+    """Give this process nice value `nice`, if lower priority. True if done.
+
+    On Linux this sets the calling thread, and every thread it starts afterwards inherits the value: call
+    it before the process starts threads (a worker's initializer does), and the whole process runs at it."""
     if nice <= 0 or not hasattr(os, "setpriority"):
         return False
     return _lower(0, nice)
