@@ -20,6 +20,14 @@ APP = str(ROOT / "streamlit_app.py")
 APP_TIMEOUT_S = 60  # per script run: a page's first run imports torch and loads data, on a busy machine
 
 
+def set_env(monkeypatch, name: str, text: str | None) -> None:
+    """Environment variable `name` set to `text` for one test, or unset when text is None."""
+    if text is None:
+        monkeypatch.delenv(name, raising=False)
+    else:
+        monkeypatch.setenv(name, text)
+
+
 def wait_for(predicate, timeout: float, what: str, every: float = 0.2):
     """predicate()'s first truthy value within timeout seconds, else an AssertionError naming `what`."""
     deadline = time.monotonic() + timeout

@@ -8,9 +8,9 @@ import pytest
 
 from lfm.lab import priority
 from lfm.lab.jobs import JobManager
-from lfm.lab.priority import lower_this_process, lower_this_thread, train_nice_from_env
+from lfm.lab.priority import lower_this_thread, train_nice_from_env
 from lfm.store.schema import RunState
-from support import wait_for
+from support import set_env, wait_for
 from tiny import TINY_CONFIG
 
 LONG = TINY_CONFIG.with_overrides({"num_epochs": 5000})
@@ -25,10 +25,7 @@ def thread_nice() -> int:
 @pytest.mark.parametrize("text, nice", [(None, priority.DEFAULT_NICE), ("", priority.DEFAULT_NICE),
                                         ("0", 0), (" 7 ", 7), ("19", 19)])
 def test_train_nice_from_env(monkeypatch, text, nice):
-    if text is None:
-        monkeypatch.delenv("LFM_TRAIN_NICE", raising=False)
-    else:
-        monkeypatch.setenv("LFM_TRAIN_NICE", text)
+    set_env(monkeypatch, "LFM_TRAIN_NICE", text)
     assert train_nice_from_env() == nice
 
 

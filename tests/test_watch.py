@@ -4,7 +4,7 @@ import pytest
 
 from lfm.store import RunWriter
 from lfm.store.watch import PollingObserver, RunWatcher, poll_interval_from_env
-from support import wait_for
+from support import set_env, wait_for
 
 
 @pytest.mark.parametrize("poll_s", [None, 0.2], ids=["os-events", "polling"])
@@ -26,10 +26,7 @@ def test_new_runs_and_new_rows_are_noticed(tmp_path, poll_s):
 
 @pytest.mark.parametrize("text, seconds", [(None, None), ("", None), ("0", None), ("2", 2.0), (" 0.5 ", 0.5)])
 def test_lfm_watch_poll_chooses_polling(monkeypatch, text, seconds):
-    if text is None:
-        monkeypatch.delenv("LFM_WATCH_POLL", raising=False)
-    else:
-        monkeypatch.setenv("LFM_WATCH_POLL", text)
+    set_env(monkeypatch, "LFM_WATCH_POLL", text)
     assert poll_interval_from_env() == seconds
 
 
