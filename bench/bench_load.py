@@ -11,7 +11,8 @@ each tab sees, on this machine, with headless Chromium:
    navigation started:
      page load    the progress line first shown (the page's script ran and the live view answered);
      first chart  the first live chart drawn (a Vega-Lite chart with marks in its SVG);
-     refreshes    every change of the progress line (step, epoch, samples/s): what the user sees move.
+     refreshes    every change of the progress line (step, epoch, samples/s): what the user sees move;
+     redraws      every change of the first live chart's first line (its SVG path): the chart moving.
    After every tab has drawn a chart, the next WINDOW_S seconds are the refresh window; a tab's refresh
    interval is the median gap between changes in that window (the longest gap is shown too).
    With --browsers K, only K of the N tabs are Chromium tabs and the others WireTabs (bench/wire_tab.py):
@@ -19,9 +20,10 @@ each tab sees, on this machine, with headless Chromium:
    timer) but draw nothing. That is a classroom as the server sees it, the students' browsers drawing on
    their own laptops: every Chromium tab on this machine also takes a share of the server's 2 cores.
 3. A table: tabs (and how many in Chromium), page load median/max, first chart median/max, refresh
-   interval median (over tabs' medians) / worst tab's median / longest gap, the cores the server process
-   itself used in the window (its threads, training threads included; not its worker processes), the
-   cores the Chromium processes used, and the machine's load average. A mixed set gets a second row:
+   interval median (over tabs' medians) / worst tab's median / longest gap, the same for the chart's
+   redraws (Chromium tabs only; a tab whose chart did not move in the window counts the window), the
+   cores the server process itself used in the window (its threads, training threads included; not its
+   worker processes), the cores the Chromium processes used, and the machine's load average. A mixed set gets a second row:
    the Chromium tabs alone (what a person at one of them sees).
 4. Then one Chromium tab reloads while the others go on refreshing (a student pressing F5 in a class
    already watching): its page load and first chart, the last column.
@@ -56,16 +58,31 @@ LOAD_DEADLINE_S = 90.0  # a tab that shows no chart by then is reported as such
 # Runs in every page before Streamlit's own script: samples the progress line and notes the first chart.
 PROBE = """
 (() => {
-  const log = {progress: null, chart: null, changes: [], last: null};
+  const log = {progress: null, chart: null, changes: [], last: null, chartChanges: [], lastChart: null};
   window.__lfmLoad = log;
+  const MARK = 'svg g.role-mark path';
+  // the first live chart's first mark: in Streamlit's own chart, or in ui.live_charts' grid (inside its
+  // component's shadow root)
+  const firstMark = () => {
+    const own = document.querySelector(`[data-testid="stVegaLiteChart"] ${MARK}`);
+    if (own) return own;
+    for (const host of document.querySelectorAll('.stBidiComponent'))
+      for (const node of [host, ...host.querySelectorAll('*')]) {
+        const mark = node.shadowRoot?.querySelector(`[data-testid="lfmLiveChart"] ${MARK}`);
+        if (mark) return mark;
+      }
+    return null;
+  };
   setInterval(() => {
     const now = performance.now();
     const bar = document.querySelector('[data-testid="stProgress"]');
     const text = bar ? bar.innerText : null;
     if (text && text.includes('step') && log.progress === null) log.progress = now;
     if (text && text !== log.last) { log.changes.push(now); log.last = text; }
-    if (log.chart === null && document.querySelector('[data-testid="stVegaLiteChart"] svg g.role-mark path'))
-      log.chart = now;
+    const mark = firstMark();
+    if (mark && log.chart === null) log.chart = now;
+    const drawn = mark ? mark.getAttribute('d') : null;  // the chart's first line: it moves with new data
+    if (drawn && drawn !== log.lastChart) { log.chartChanges.push(now); log.lastChart = drawn; }
   }, %d);
 })();
 """ % int(SAMPLE_S * 1000)
@@ -76,6 +93,7 @@ class TabFigures(NamedTuple):
     first_chart_s: float | None  # navigation start -> first live chart drawn
     refresh_s: float | None  # median gap between changes of the progress line in the window
     longest_gap_s: float | None  # the longest such gap (from the window's start, to its end)
+    chart_refresh_s: float | None  # median gap between redraws of the first chart's line (None: no drawing)
 
 
 class Row(NamedTuple):
@@ -89,6 +107,8 @@ class Row(NamedTuple):
     refresh_median: float
     refresh_worst: float
     longest_gap: float
+    chart_refresh_median: float  # over the Chromium tabs (WireTabs draw nothing)
+    chart_refresh_worst: float
     missing: int  # tabs that never drew a chart before the deadline
     server_cores: float  # CPU the server process used in the window (its own threads, not its workers)
     browser_cores: float  # CPU the bench's Chromium processes used in the window (drawing the tabs)
@@ -176,15 +196,24 @@ def browser_cpu_seconds() -> float:
     return total
 
 
+def median_gap(times: list[float], window: tuple[float, float]) -> float | None:
+    """The median gap between the times (ms) inside the window, None with fewer than two."""
+    inside = [t for t in times if window[0] <= t <= window[1]]
+    gaps = [b - a for a, b in zip(inside, inside[1:])]
+    return statistics.median(gaps) if gaps else None
+
+
 def tab_figures(log: dict, window: tuple[float, float]) -> TabFigures:
     """One tab's figures from its page log (ms since its navigation started); window in the same ms."""
     start, end = window
     inside = [t for t in log["changes"] if start <= t <= end]
-    gaps = [b - a for a, b in zip(inside, inside[1:])]
     edges = [b - a for a, b in zip([start, *inside], [*inside, end])]  # incl. the window's ends
     ms = lambda v: None if v is None else v / 1000  # noqa: E731
-    return TabFigures(ms(log["progress"]), ms(log["chart"]), ms(statistics.median(gaps)) if gaps else None,
-                      ms(max(edges)))
+    chart = ms(median_gap(log["chartChanges"], window)) if "chartChanges" in log else None
+    if chart is None and "chartChanges" in log:
+        chart = (end - start) / 1000  # a Chromium tab whose chart did not move: at least the window
+    return TabFigures(ms(log["progress"]), ms(log["chart"]), ms(median_gap(log["changes"], window)),
+                      ms(max(edges)), chart)
 
 
 def wire_log(tab: WireTab) -> dict:
@@ -199,12 +228,13 @@ def summarise(tabs: int, browsers: int, figures: list[TabFigures], window_s: flo
     loads = [f.page_load_s for f in figures if f.page_load_s is not None]
     charts = [f.first_chart_s for f in figures if f.first_chart_s is not None]
     refresh = [f.refresh_s if f.refresh_s is not None else window_s for f in figures]
+    drawn = [f.chart_refresh_s for f in figures if f.chart_refresh_s is not None]
     nan = float("nan")
     over = "all" if len(figures) == tabs else "Chromium"
     return Row(tabs, browsers, over, statistics.median(loads) if loads else nan, max(loads, default=nan),
                statistics.median(charts) if charts else nan, max(charts, default=nan),
                statistics.median(refresh), max(refresh), max(f.longest_gap_s for f in figures),
-               len(figures) - len(charts), server_cores, browser_cores, load_average, nan, nan)
+               statistics.median(drawn) if drawn else nan, max(drawn, default=nan), len(figures) - len(charts), server_cores, browser_cores, load_average, nan, nan)
 
 
 def measure(browser, url: str, tabs: int, browsers: int, window_s: float, server_pid: int) -> list[Row]:
@@ -262,12 +292,13 @@ def reload_one(page) -> tuple[float, float]:
 
 
 HEADER = ("{} runs training in the dashboard (backend {}), {} cores; seconds\n"
-          "tabs | Chromium | over     | page load med/max | first chart med/max | refresh med/worst tab | longest gap | no chart | server cores | browser cores | load avg | reload: load/chart")
+          "tabs | Chromium | over     | page load med/max | first chart med/max | refresh med/worst tab | longest gap | chart redraw med/worst | no chart | server cores | browser cores | load avg | reload: load/chart")
 
 
 def format_row(r: Row) -> str:
     return (f"{r.tabs:>4} | {r.browsers:>8} | {r.over:<8} | {r.load_median:>8.1f}/{r.load_max:<8.1f} | {r.chart_median:>9.1f}/{r.chart_max:<9.1f} | "
-            f"{r.refresh_median:>10.2f}/{r.refresh_worst:<10.2f} | {r.longest_gap:>11.1f} | {r.missing:>8} | "
+            f"{r.refresh_median:>10.2f}/{r.refresh_worst:<10.2f} | {r.longest_gap:>11.1f} | "
+            f"{r.chart_refresh_median:>11.2f}/{r.chart_refresh_worst:<10.2f} | {r.missing:>8} | "
             f"{r.server_cores:>12.2f} | {r.browser_cores:>13.2f} | {r.load_average:>8.1f} | "
             f"{r.reload_s:.1f}/{r.reload_chart_s:.1f}")
 

@@ -10,7 +10,7 @@ of its tabs as WireTabs: each does what the browser's Streamlit client does on t
      asks for that fragment's rerun on the same timer, as the browser's setInterval does.
 It records, in seconds since it connected, what bench_load's page probe records in a browser:
   page_load    the progress line first received ("step ... / ...": the live view answered);
-  first_chart  the first Vega-Lite chart received;
+  first_chart  the first chart received (an st.vega_lite_chart, or the live view's grid of charts);
   changes      every change of the progress line's text (what a user sees move).
 What it does not do is draw: no layout, no Vega, no React. A browser adds its own drawing time on the
 student's machine to every figure.
@@ -22,6 +22,8 @@ import time
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import connect
+
+CHARTS = ("vega_lite_chart", "bidi_component")  # the elements a chart arrives in (ui.live_charts: the latter)
 
 
 class WireTab:
@@ -107,7 +109,7 @@ class WireTab:
                 if element.progress.text != self._last_text:
                     self._last_text = element.progress.text
                     self.changes.append(self.now())
-            elif which == "vega_lite_chart" and self.first_chart is None:
+            elif which in CHARTS and self.first_chart is None:
                 self.first_chart = self.now()
 
     def _every(self, fragment_id: str, interval: float) -> None:

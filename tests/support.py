@@ -133,3 +133,14 @@ def refuses(args: list[str], capsys, *named: str) -> str:
         assert word in err, err[:500]
     assert seconds < BAD_INPUT_S, f"refused after {seconds:.1f} s: {err[:200]}"
     return err
+
+
+def live_grid(at: AppTest) -> list[dict]:
+    """The charts of the live view's grid (ui.live_charts) the page shows: one dict per chart, with its
+    slot, title, caption, spec and datasets (by columns); [] when the page draws none."""
+    charts = []
+    for element in at.get("bidi_component"):
+        if element.proto.component_name == "lfm_live_charts":
+            grid = json.loads(element.proto.bytes)
+            charts += [{**cell, **cell["chart"]} for row in grid["rows"] for cell in row["cells"] if "chart" in cell]
+    return charts

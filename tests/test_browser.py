@@ -1,7 +1,8 @@
 """Real-browser test: `streamlit run streamlit_app.py`, headless Chromium, a preset, Start, Pause, Stop.
 
-Streamlit draws Vega-Lite charts as SVG here (we ask for the SVG renderer), so the gate heatmap's cells
-are `g.mark-rect.role-mark path` elements we can count as training adds steps. A screenshot of the page
+Vega-Lite charts are drawn as SVG here (we ask for the SVG renderer), so the gate heatmap's cells are
+`g.mark-rect.role-mark path` elements we can count as training adds steps: in the live grid
+(ui.live_charts) while a run trains, in Streamlit's own charts once it has ended. A screenshot of the page
 is saved to test-artifacts/ for people to look at. The server and page are tests/conftest.py's fixtures.
 """
 
@@ -18,10 +19,12 @@ PRESET = "Sharpen (lambda > 0)"  # sets lambda only: the URL's 500 epochs stay, 
 
 
 def heatmap_cells(page) -> int:
-    """Cells of the 'expert load over training' heatmap (the third chart on the page)."""
-    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    """Cells of the 'expert load over training' heatmap, the third live chart: in the live grid while the
+    run trains (scrolled into view, where the grid brings a chart up to date), else Streamlit's own."""
+    charts = page.locator('[data-testid="lfmLiveChart"], [data-testid="stVegaLiteChart"]')
     if charts.count() < 3:
         return 0
+    charts.nth(2).scroll_into_view_if_needed()
     return charts.nth(2).locator("g.mark-rect.role-mark path").count()
 
 

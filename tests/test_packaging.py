@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 APP_FILES = ["lfm_app/streamlit_app.py", "lfm_app/.streamlit/config.toml", "lfm_app/ui/routing.py",
+             "lfm_app/ui/live_charts/live_charts.js", "lfm_app/ui/live_charts/live_charts.css",
              "lfm_app/pages/train.py", "lfm/assets/presets.json", "lfm/assets/hyperparameters.json",
              "lfm/assets/training.json"]
 NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "runs", "test-artifacts", "build", "dist", "*.egg-info",

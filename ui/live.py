@@ -16,7 +16,7 @@ from lfm.config import RunSettings
 from lfm.store import RunReader
 from lfm.store.schema import LIVE_STATES, Metric, RunState, load_column
 from lfm.store.watch import RunWatcher
-from ui import damaged, run_charts, state
+from ui import damaged, live_charts, run_charts, state
 from ui.shared_runs import RunView
 from ui.text import plain
 
@@ -165,6 +165,9 @@ def all_charts(view: RunView, smoothing: float, live: bool = False) -> None:
     if not calls:
         st.info("Charts appear after the first log step.")
         return
+    if live and live_charts.vega_loader():
+        live_charts.draw(live_grid(view, calls), key=f"live_charts_{view.run_id}")
+        return
     for row in LAYOUT:
         for slot, column in zip(row, st.columns(2) if len(row) == 2 else [st.container()]):
             with column:
@@ -174,6 +177,30 @@ def all_charts(view: RunView, smoothing: float, live: bool = False) -> None:
                     _chart(view, call)
                 elif slot in MISSING:
                     st.caption(MISSING[slot])
+
+
+def live_grid(view: RunView, calls: dict[str, "ChartCall"]) -> bytes:
+    """The live charts of this snapshot as ui.live_charts draws them: LAYOUT's rows, each chart with its
+    title and caption; encoded once per snapshot and options for every tab."""
+    def build() -> bytes:
+        rows = []
+        for row in LAYOUT:
+            cells = []
+            for slot in row:
+                call = calls.get(slot)
+                if call is not None:
+                    spec = run_charts.live_spec(call.name, *call.args, **call.kwargs)
+                    cells.append({"slot": slot, "title": call.title, "caption": run_charts.EXPLANATIONS[call.name],
+                                  "chart": live_charts.chart(spec)})
+                elif slot in MISSING:
+                    cells.append({"slot": slot, "note": MISSING[slot]})
+            if cells:
+                rows.append({"two": len(row) == 2, "cells": cells})
+        return live_charts.payload(rows)
+
+    options = tuple((slot, tuple(sorted((name, value) for name, value in call.kwargs.items() if name != "events")))
+                    for slot, call in sorted(calls.items()))
+    return state.run_cache().memo(("live grid", view.serial, options), build)
 
 
 def list_runs(reader: RunReader, watcher: RunWatcher) -> list:

@@ -1,0 +1,211 @@
+// The live charts of one run: a grid of Vega-Lite views that stay in the page while the run trains.
+//
+// Streamlit redraws an st.vega_lite_chart on every rerun of the live fragment: it re-renders the
+// element, re-sizes the Vega view and runs its dataflow, whether or not the chart's data changed. This
+// renderer keeps one Vega view per chart for as long as the page shows the run and, on each redraw,
+// hands a view only the datasets whose content changed. A chart the reader cannot see (scrolled out of
+// view, or the tab hidden) is brought up to date when it comes into view.
+//
+// Python side: ui/live_charts/__init__.py. What arrives in `data` (JSON in bytes):
+//   {loader: file name of Streamlit's vega-embed loader, config: Vega-Lite config,
+//    rows: [{two: side by side, cells: [cell, ...]}, ...]}
+//   cell: {slot, title, caption, chart: {spec_key, spec, datasets: {name: {key, columns, values}}}}
+//         or {slot, note} where the run's data has no such chart.
+
+const grids = new WeakMap(); // the component's parent element -> its Grid
+let embedPromise = null; // vega-embed, loaded once per page
+
+// vega-embed as Streamlit's own charts load it: the same library, already in the page's cache.
+function loadEmbed(loader) {
+  if (embedPromise === null) {
+    const main = document.querySelector('script[type="module"][src*="/static/js/index."]');
+    const base = main ? main.src : new URL("static/js/", document.baseURI).href;
+    embedPromise = import(new URL(loader, base).href).then(async (module) => {
+      const load = Object.values(module).find((value) => typeof value === "function");
+      return (await load()).embed;
+    });
+  }
+  return embedPromise;
+}
+
+// A dataset sent by columns ({columns, values}) as the row objects Vega reads.
+function rows(dataset) {
+  const { columns, values } = dataset;
+  const n = values.length ? values[0].length : 0;
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const row = {};
+    for (let c = 0; c < columns.length; c++) row[columns[c]] = values[c][i];
+    out[i] = row;
+  }
+  return out;
+}
+
+// Set an element's text, and hide it when there is none; the page is not touched when nothing changes.
+function setText(element, text) {
+  text = text || "";
+  if (element.textContent !== text) element.textContent = text;
+  if (element.hidden !== !text) element.hidden = !text;
+}
+
+class Cell {
+  constructor(slot) {
+    this.slot = slot;
+    this.element = document.createElement("div");
+    this.element.className = "cell";
+    this.element.dataset.slot = slot;
+    this.title = document.createElement("h3");
+    this.plot = document.createElement("div");
+    this.plot.className = "plot";
+    this.plot.dataset.testid = "lfmLiveChart";
+    this.caption = document.createElement("p");
+    this.caption.className = "caption";
+    this.element.append(this.title, this.plot, this.caption);
+    this.view = null; // the Vega view, once drawn
+    this.specKey = null; // the spec it was drawn from
+    this.datasetKeys = {}; // dataset name -> key of the content it holds
+    this.wanted = null; // the newest chart data, not yet drawn
+    this.busy = Promise.resolve(); // draws of one cell run one after another
+    this.draws = 0;
+  }
+
+  show(cell) {
+    setText(this.title, cell.title);
+    setText(this.caption, cell.note ?? cell.caption);
+    if (cell.note !== undefined) {
+      this.wanted = null;
+      this.finalize();
+      if (!this.plot.hidden) this.plot.hidden = true;
+    } else {
+      if (this.plot.hidden) this.plot.hidden = false;
+      this.wanted = cell.chart;
+    }
+  }
+
+  // Draw the newest data if there is any; a new spec is embedded anew, new data swapped in place.
+  draw(embed, config) {
+    const chart = this.wanted;
+    if (chart === null) return this.busy;
+    this.wanted = null;
+    this.busy = this.busy.then(async () => {
+      if (this.view === null || chart.spec_key !== this.specKey) {
+        const datasets = {};
+        for (const [name, dataset] of Object.entries(chart.datasets)) datasets[name] = rows(dataset);
+        this.finalize();
+        const result = await embed(this.plot, { ...chart.spec, datasets, config },
+          { renderer: "svg", logLevel: 1, actions: { export: true, source: false, compiled: false, editor: false } });
+        this.view = result.view;
+        this.specKey = chart.spec_key;
+        this.datasetKeys = Object.fromEntries(Object.entries(chart.datasets).map(([n, d]) => [n, d.key]));
+      } else {
+        let changed = false;
+        for (const [name, dataset] of Object.entries(chart.datasets)) {
+          if (this.datasetKeys[name] === dataset.key) continue;
+          this.view.data(name, rows(dataset));
+          this.datasetKeys[name] = dataset.key;
+          changed = true;
+        }
+        if (changed) await this.view.runAsync();
+      }
+      this.draws += 1;
+      this.plot.dataset.draws = String(this.draws);
+    }).catch((error) => {
+      this.specKey = null; // embed it anew next time
+      console.error(`live chart ${this.slot}:`, error);
+    });
+    return this.busy;
+  }
+
+  finalize() {
+    if (this.view !== null) this.view.finalize();
+    this.view = null;
+    this.specKey = null;
+    this.datasetKeys = {};
+    this.plot.replaceChildren();
+  }
+}
+
+class Grid {
+  constructor(parent) {
+    this.root = document.createElement("div");
+    this.root.className = "grid";
+    parent.append(this.root);
+    this.cells = new Map(); // slot -> Cell
+    this.visible = new Set(); // slots in or near the viewport
+    this.data = null;
+    this.layout = null; // the slots of each row, as drawn
+    this.observer = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        const slot = entry.target.dataset.slot;
+        if (entry.isIntersecting) this.visible.add(slot);
+        else this.visible.delete(slot);
+      }
+      this.drawVisible();
+    }, { rootMargin: "200px 0px" });
+    this.onVisibility = () => this.drawVisible();
+    document.addEventListener("visibilitychange", this.onVisibility);
+  }
+
+  update(data) {
+    this.data = data;
+    const layout = JSON.stringify(data.rows.map((row) => [row.two, row.cells.map((cell) => cell.slot)]));
+    for (const cellData of data.rows.flatMap((row) => row.cells)) {
+      let cell = this.cells.get(cellData.slot);
+      if (cell === undefined) {
+        cell = new Cell(cellData.slot);
+        this.cells.set(cellData.slot, cell);
+        this.observer.observe(cell.element);
+      }
+      cell.show(cellData);
+    }
+    if (layout !== this.layout) this.arrange(data.rows);
+    this.layout = layout;
+    this.drawVisible();
+  }
+
+  // Lay the cells out in rows (a row of two side by side), and drop the cells no row holds.
+  arrange(rowsData) {
+    const slots = new Set(rowsData.flatMap((row) => row.cells.map((cell) => cell.slot)));
+    for (const [slot, cell] of this.cells) {
+      if (slots.has(slot)) continue;
+      this.observer.unobserve(cell.element);
+      cell.finalize();
+      this.cells.delete(slot);
+      this.visible.delete(slot);
+    }
+    this.root.replaceChildren(...rowsData.map((row) => {
+      const line = document.createElement("div");
+      line.className = row.two ? "row two" : "row";
+      line.append(...row.cells.map((cell) => this.cells.get(cell.slot).element));
+      return line;
+    }));
+  }
+
+  drawVisible() {
+    if (this.data === null || document.visibilityState === "hidden") return;
+    const { loader, config } = this.data;
+    loadEmbed(loader).then((embed) => {
+      for (const slot of this.visible) this.cells.get(slot)?.draw(embed, config);
+    }).catch((error) => console.error("live charts: could not load vega-embed", error));
+  }
+
+  destroy() {
+    this.observer.disconnect();
+    document.removeEventListener("visibilitychange", this.onVisibility);
+    for (const cell of this.cells.values()) cell.finalize();
+  }
+}
+
+export default function (component) {
+  const { data, parentElement } = component;
+  let grid = grids.get(parentElement);
+  if (grid === undefined) {
+    grid = new Grid(parentElement);
+    grids.set(parentElement, grid);
+  }
+  grid.update(JSON.parse(new TextDecoder().decode(data)));
+  return () => {
+    grid.destroy();
+    grids.delete(parentElement);
+  };
+}
