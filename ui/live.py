@@ -1,9 +1,10 @@
 """The live view of one run: progress, status and every chart, redrawn by a fragment while it trains.
 
 Data flows one way: run store -> RunView (one snapshot shared by every tab, ui.shared_runs) -> chart specs
-(ui.run_charts, built once per snapshot for every tab) -> st.vega_lite_chart. The watchdog-backed
-RunWatcher says when a run's files changed, so an idle run costs no reads, and a change is read once
-whatever the number of tabs watching it.
+(ui.run_charts, built once per snapshot for every tab) -> while the run is live, the live grid
+(ui.live_charts: the browser keeps each chart's Vega view and takes in only changed data), else
+st.vega_lite_chart. The watchdog-backed RunWatcher says when a run's files changed, so an idle run costs
+no reads, and a change is read once whatever the number of tabs watching it.
 """
 
 from typing import NamedTuple

@@ -25,9 +25,10 @@ HERE = Path(__file__).parent
 # Streamlit's lazy loader of vega-embed, a file of its frontend build (the name carries a content hash).
 LOADER_GLOB = "loadVegaEmbed.*.js"
 # The look Streamlit's chart theme gives a chart that does not set its own (the run charts set their
-# fonts, sizes and colours on each axis, legend and mark: ui.chart_style).
+# fonts, sizes and colours on each axis, legend and mark: ui.chart_style). The browser replaces the font
+# with the page's own (the theme's --st-font).
 CONFIG = {
-    "font": '"Source Sans", "Source Sans Pro", sans-serif',
+    "font": "sans-serif",
     "background": None,
     "autosize": {"type": "fit", "contains": "padding"},
     "axis": {"ticks": False, "domain": False, "gridColor": "#e6eaf1", "labelColor": "#808495",

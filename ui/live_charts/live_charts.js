@@ -13,6 +13,8 @@
 //         or {slot, note} where the run's data has no such chart.
 
 const grids = new WeakMap(); // the component's parent element -> its Grid
+const MARGIN_PX = 200; // a chart this close to the window's edge counts as in view: drawn before it is seen
+const SCROLL_WAIT_MS = 100; // after a scroll, the charts that came into view are drawn this much later
 let embedPromise = null; // vega-embed, loaded once per page
 
 // vega-embed as Streamlit's own charts load it: the same library, already in the page's cache.
@@ -23,6 +25,9 @@ function loadEmbed(loader) {
     embedPromise = import(new URL(loader, base).href).then(async (module) => {
       const load = Object.values(module).find((value) => typeof value === "function");
       return (await load()).embed;
+    }).catch((error) => {
+      embedPromise = null; // tried again at the next redraw
+      throw error;
     });
   }
   return embedPromise;
@@ -131,19 +136,18 @@ class Grid {
     this.root.className = "grid";
     parent.append(this.root);
     this.cells = new Map(); // slot -> Cell
-    this.visible = new Set(); // slots in or near the viewport
     this.data = null;
     this.layout = null; // the slots of each row, as drawn
-    this.observer = new IntersectionObserver((entries) => {
-      for (const entry of entries) {
-        const slot = entry.target.dataset.slot;
-        if (entry.isIntersecting) this.visible.add(slot);
-        else this.visible.delete(slot);
-      }
-      this.drawVisible();
-    }, { rootMargin: "200px 0px" });
-    this.onVisibility = () => this.drawVisible();
-    document.addEventListener("visibilitychange", this.onVisibility);
+    // Which charts are in view is measured at each redraw and after each scroll or resize, from the
+    // cells' boxes: an IntersectionObserver reports only when the page renders a frame, which a
+    // browser may postpone for a page it does not show (and headless Chromium does for its other tabs).
+    let pending = null;
+    this.onMove = () => {
+      if (pending === null) pending = setTimeout(() => { pending = null; this.drawVisible(); }, SCROLL_WAIT_MS);
+    };
+    document.addEventListener("scroll", this.onMove, { capture: true, passive: true });
+    window.addEventListener("resize", this.onMove, { passive: true });
+    document.addEventListener("visibilitychange", this.onMove);
   }
 
   update(data) {
@@ -154,7 +158,6 @@ class Grid {
       if (cell === undefined) {
         cell = new Cell(cellData.slot);
         this.cells.set(cellData.slot, cell);
-        this.observer.observe(cell.element);
       }
       cell.show(cellData);
     }
@@ -168,10 +171,8 @@ class Grid {
     const slots = new Set(rowsData.flatMap((row) => row.cells.map((cell) => cell.slot)));
     for (const [slot, cell] of this.cells) {
       if (slots.has(slot)) continue;
-      this.observer.unobserve(cell.element);
       cell.finalize();
       this.cells.delete(slot);
-      this.visible.delete(slot);
     }
     this.root.replaceChildren(...rowsData.map((row) => {
       const line = document.createElement("div");
@@ -181,17 +182,26 @@ class Grid {
     }));
   }
 
+  // Draw the newest data of every chart in (or near) the window; the others wait until they are.
   drawVisible() {
     if (this.data === null || document.visibilityState === "hidden") return;
-    const { loader, config } = this.data;
+    const { loader } = this.data;
+    // the page's own font (the theme hands it to the component as a CSS variable), as Streamlit's charts use
+    const font = getComputedStyle(this.root).getPropertyValue("--st-font").trim();
+    const config = font ? { ...this.data.config, font } : this.data.config;
+    const inView = [...this.cells.values()].filter((cell) => {
+      const box = cell.element.getBoundingClientRect();
+      return box.width > 0 && box.bottom > -MARGIN_PX && box.top < window.innerHeight + MARGIN_PX;
+    });
     loadEmbed(loader).then((embed) => {
-      for (const slot of this.visible) this.cells.get(slot)?.draw(embed, config);
+      for (const cell of inView) cell.draw(embed, config);
     }).catch((error) => console.error("live charts: could not load vega-embed", error));
   }
 
   destroy() {
-    this.observer.disconnect();
-    document.removeEventListener("visibilitychange", this.onVisibility);
+    document.removeEventListener("scroll", this.onMove, { capture: true });
+    window.removeEventListener("resize", this.onMove);
+    document.removeEventListener("visibilitychange", this.onMove);
     for (const cell of this.cells.values()) cell.finalize();
   }
 }
