@@ -45,3 +45,43 @@ def test_live_charts_take_new_data_in_place_and_draw_when_seen(dashboard, browse
              "Streamlit's charts for the stopped run")
     assert plots.count() == 0
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+# Streamlit's component frame calls the grid's module with each new data, and calls the cleanup of a call
+# that a newer one overtook before it ran, possibly after the newer call: once, that left two grids in one
+# page, the live one pushed out of view below the old one. The module alone, in a blank page:
+LOAD_MODULE = """async (source) => {
+  const url = URL.createObjectURL(new Blob([source], {type: "text/javascript"}));
+  window.render = (await import(url)).default;
+  window.grid = (title) => new TextEncoder().encode(JSON.stringify(
+    {loader: "none.js", config: {}, rows: [{two: false, cells: [{slot: "a", title: title, note: "no chart"}]}]}));
+}"""
+
+
+def test_a_call_overtaken_by_a_newer_one_leaves_one_grid(browser_page):
+    from ui.live_charts import HERE
+
+    page = browser_page
+    page.set_content('<div id="host"></div>')
+    page.evaluate(LOAD_MODULE, (HERE / "live_charts.js").read_text())
+    grids = lambda: page.evaluate(  # noqa: E731
+        "() => [...document.querySelectorAll('#host > .grid')].map((g) => g.querySelector('h3').textContent)")
+
+    # the overtaken call's cleanup comes after the newer call: the newer call's grid stays
+    page.evaluate("""() => { const host = document.getElementById('host');
+        const first = render({data: grid('first'), parentElement: host});
+        window.second = render({data: grid('second'), parentElement: host});
+        first(); }""")
+    page.wait_for_timeout(1500)  # past the module's RELEASE_WAIT_MS
+    assert grids() == ["second"]
+
+    # a cleanup before the newer call: the grid waits for it rather than being taken down and built again
+    page.evaluate("""() => { const host = document.getElementById('host');
+        second(); window.third = render({data: grid('third'), parentElement: host}); }""")
+    page.wait_for_timeout(1500)
+    assert grids() == ["third"]
+
+    # the component leaves the page: its grid goes
+    page.evaluate("() => third()")
+    page.wait_for_timeout(1500)
+    assert grids() == []

@@ -20,9 +20,11 @@ let embedPromise = null; // vega-embed, loaded once per page
 // vega-embed as Streamlit's own charts load it: the same library, already in the page's cache.
 function loadEmbed(loader) {
   if (embedPromise === null) {
-    const main = document.querySelector('script[type="module"][src*="/static/js/index."]');
-    const base = main ? main.src : new URL("static/js/", document.baseURI).href;
-    embedPromise = import(new URL(loader, base).href).then(async (module) => {
+    embedPromise = Promise.resolve().then(() => {
+      const main = document.querySelector('script[type="module"][src*="/static/js/index."]');
+      const base = main ? main.src : new URL("static/js/", document.baseURI).href;
+      return import(new URL(loader, base).href);
+    }).then(async (module) => {
       const load = Object.values(module).find((value) => typeof value === "function");
       return (await load()).embed;
     }).catch((error) => {
@@ -138,6 +140,8 @@ class Grid {
     this.cells = new Map(); // slot -> Cell
     this.data = null;
     this.layout = null; // the slots of each row, as drawn
+    this.calls = 0; // calls of the component that gave this grid data (see the default export)
+    this.release = null; // the timer that takes the grid down, after a cleanup
     // Which charts are in view is measured at each redraw and after each scroll or resize, from the
     // cells' boxes: an IntersectionObserver reports only when the page renders a frame, which a
     // browser may postpone for a page it does not show (and headless Chromium does for its other tabs).
@@ -190,9 +194,11 @@ class Grid {
     const font = getComputedStyle(this.root).getPropertyValue("--st-font").trim();
     const config = font ? { ...this.data.config, font } : this.data.config;
     const inView = [...this.cells.values()].filter((cell) => {
+      if (cell.wanted === null) return false; // nothing new to draw
       const box = cell.element.getBoundingClientRect();
       return box.width > 0 && box.bottom > -MARGIN_PX && box.top < window.innerHeight + MARGIN_PX;
     });
+    if (inView.length === 0) return;
     loadEmbed(loader).then((embed) => {
       for (const cell of inView) cell.draw(embed, config);
     }).catch((error) => console.error("live charts: could not load vega-embed", error));
@@ -203,8 +209,15 @@ class Grid {
     window.removeEventListener("resize", this.onMove);
     document.removeEventListener("visibilitychange", this.onMove);
     for (const cell of this.cells.values()) cell.finalize();
+    this.root.remove();
   }
 }
+
+// Streamlit calls this with the newest data whenever it changes, and calls the function it returns when
+// the component leaves the page, but also when a call was overtaken by a newer one before it ran (the
+// newer call may come first). So one grid serves every call into the same parent element, and a cleanup
+// takes it down only if no later call came and none comes within RELEASE_WAIT_MS.
+const RELEASE_WAIT_MS = 1000;
 
 export default function (component) {
   const { data, parentElement } = component;
@@ -213,9 +226,15 @@ export default function (component) {
     grid = new Grid(parentElement);
     grids.set(parentElement, grid);
   }
+  clearTimeout(grid.release);
+  grid.calls += 1;
+  const call = grid.calls;
   grid.update(JSON.parse(new TextDecoder().decode(data)));
   return () => {
-    grid.destroy();
-    grids.delete(parentElement);
+    if (grid.calls !== call) return; // a newer call has the grid now
+    grid.release = setTimeout(() => {
+      grid.destroy();
+      grids.delete(parentElement);
+    }, RELEASE_WAIT_MS);
   };
 }
