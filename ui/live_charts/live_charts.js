@@ -143,8 +143,8 @@ class Grid {
     this.calls = 0; // calls of the component that gave this grid data (see the default export)
     this.release = null; // the timer that takes the grid down, after a cleanup
     // Which charts are in view is measured at each redraw and after each scroll or resize, from the
-    // cells' boxes: an IntersectionObserver reports only when the page renders a frame, which a
-    // browser may postpone for a page it does not show (and headless Chromium does for its other tabs).
+    // cells' boxes, so it never waits on the browser: an IntersectionObserver reports only when the page
+    // renders its next frame.
     let pending = null;
     this.onMove = () => {
       if (pending === null) pending = setTimeout(() => { pending = null; this.drawVisible(); }, SCROLL_WAIT_MS);
