@@ -100,8 +100,13 @@ def live_spec(view: RunView, call: "ChartCall") -> dict:
         spec["datasets"] = {key: arrow_bytes(table) for key, table in spec["datasets"].items()}
         return spec
 
-    options = tuple(sorted((name, value) for name, value in call.kwargs.items() if name != "events"))
-    return state.run_cache().memo(("chart", view.serial, call.name, options), build)
+    return state.run_cache().memo(("chart", view.serial, call.name, _options(call)), build)
+
+
+def _options(call: "ChartCall") -> tuple:
+    """What a chart's spec depends on besides its snapshot: its options, all but the events (which come
+    with the snapshot), as a memo key."""
+    return tuple(sorted((name, value) for name, value in call.kwargs.items() if name != "events"))
 
 
 def _chart(view: RunView, call: "ChartCall") -> None:
@@ -199,8 +204,7 @@ def live_grid(view: RunView, calls: dict[str, "ChartCall"]) -> bytes:
                 rows.append({"two": len(row) == 2, "cells": cells})
         return live_charts.payload(rows)
 
-    options = tuple((slot, tuple(sorted((name, value) for name, value in call.kwargs.items() if name != "events")))
-                    for slot, call in sorted(calls.items()))
+    options = tuple((slot, _options(call)) for slot, call in sorted(calls.items()))
     return state.run_cache().memo(("live grid", view.serial, options), build)
 
 
