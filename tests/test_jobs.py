@@ -117,9 +117,30 @@ def test_a_cancelled_job_is_recorded_even_when_the_runs_folder_is_gone(tmp_path)
         (tmp_path / "runs").rename(tmp_path / "moved")
         (tmp_path / "runs").write_text("a file where the folder was")
         m.stop(queued)  # no folder to write to: the job still ends, saying why, without raising
-        assert queued.state == "cancelled" and "not recorded" in queued.result.reason
+        if queued.state == "failed":  # the running job saw its folder go and ended first: this one was
+            assert "could not create its run folder" in queued.result.reason  # started, and could not be
+        else:
+            assert queued.state == "cancelled" and "not recorded" in queued.result.reason
         m.stop(running)
         assert m.wait(running, 30) and running.state in ("stopped", "failed")  # it ends too, wherever it got
+    finally:
+        m.close()
+
+
+def test_a_queued_job_whose_folder_cannot_be_made_ends_failed_and_a_new_one_is_refused(tmp_path):
+    """The runs folder replaced by a file: the queued job fails with the reason when its turn comes (its
+    thread neither raises nor leaves it "running"), and a new submit says why it did not start."""
+    m = JobManager(tmp_path / "runs", max_concurrent=1)
+    try:
+        running, queued = m.submit(LONG), m.submit(TINY)
+        (tmp_path / "runs").rename(tmp_path / "moved")
+        (tmp_path / "runs").write_text("a file where the folder was")
+        m.stop(running)  # if it has not ended already, having seen its folder go
+        assert m.wait(running, 60) and m.wait(queued, 60)
+        assert queued.state == "failed" and "could not create its run folder" in queued.result.reason
+        with pytest.raises(ValueError, match="could not create its run folder"):
+            m.submit(TINY)
+        assert len(m.jobs()) == 2
     finally:
         m.close()
 

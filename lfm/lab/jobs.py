@@ -117,7 +117,8 @@ class JobManager:
     # ---- submitting and following -------------------------------------------------------------------
     def submit(self, cfg: RunConfig, *, name: str | None = None, keep_alive: bool = False, group: str | None = None,
                backend: str = "thread", owner: str | None = None) -> Job:
-        """Prepare (may raise DataError / ValueError: nothing is queued then) and queue a run.
+        """Prepare (may raise DataError / ValueError: nothing is queued then; ValueError too if its run
+        folder cannot be created) and queue a run.
 
         group (e.g. a sweep's id) is kept in the run's config.json as meta["group"], so the run store
         can gather a group's runs after a restart too; owner (the browser session submitting it) likewise
@@ -135,6 +136,9 @@ class JobManager:
                       control=control, backend=backend)
             self._jobs[job.job_id] = job
             self._start_queued()
+            if job.state_ == RunState.FAILED:  # it could not even start: nothing to keep, the caller is told
+                del self._jobs[job.job_id]
+                raise ValueError(job.result.reason)
         return job
 
     def jobs(self) -> list[Job]:
@@ -256,7 +260,13 @@ class JobManager:
             if job.state_ == RunState.QUEUED:
                 job.state_ = RunState.RUNNING
                 if job.backend == "thread":
-                    open_run(job.run)  # the run folder appears now, so every view sees it at once
+                    try:
+                        open_run(job.run)  # the run folder appears now, so every view sees it at once
+                    except OSError as exc:  # e.g. the runs folder was removed: it ends here, saying why
+                        job.state_ = RunState.FAILED
+                        job.result = TrainResult(RunState.FAILED, f"could not create its run folder: {exc}",
+                                                 0, None, 0.0)
+                        continue
                     target = self._train
                 else:
                     target = self._train_remote

@@ -81,7 +81,7 @@ class Cell {
     setText(this.caption, cell.note ?? cell.caption);
     if (cell.note !== undefined) {
       this.wanted = null;
-      this.finalize();
+      if (this.view !== null) this.finalize();
       if (!this.plot.hidden) this.plot.hidden = true;
     } else {
       if (this.plot.hidden) this.plot.hidden = false;
@@ -99,23 +99,23 @@ class Cell {
         const datasets = {};
         for (const [name, dataset] of Object.entries(chart.datasets)) datasets[name] = rows(dataset);
         this.finalize();
+        // logLevel 1: errors only, not Vega's warnings about a layer with no data yet (e.g. no λ change)
         const result = await embed(this.plot, { ...chart.spec, datasets, config },
           { renderer: "svg", logLevel: 1, actions: { export: true, source: false, compiled: false, editor: false } });
         this.view = result.view;
         this.specKey = chart.spec_key;
         this.datasetKeys = Object.fromEntries(Object.entries(chart.datasets).map(([n, d]) => [n, d.key]));
       } else {
-        let changed = false;
-        for (const [name, dataset] of Object.entries(chart.datasets)) {
-          if (this.datasetKeys[name] === dataset.key) continue;
+        const changed = Object.entries(chart.datasets).filter(([name, d]) => this.datasetKeys[name] !== d.key);
+        if (changed.length === 0) return; // the same data: nothing to draw
+        for (const [name, dataset] of changed) {
           this.view.data(name, rows(dataset));
           this.datasetKeys[name] = dataset.key;
-          changed = true;
         }
-        if (changed) await this.view.runAsync();
+        await this.view.runAsync();
       }
       this.draws += 1;
-      this.plot.dataset.draws = String(this.draws);
+      this.plot.dataset.draws = String(this.draws); // how many times it was drawn (for tests and benches)
     }).catch((error) => {
       this.specKey = null; // embed it anew next time
       console.error(`live chart ${this.slot}:`, error);
