@@ -6,7 +6,7 @@ what a user sees, so the dashboard's default backend (ui/state.py, LFM_BACKEND) 
 
 1. For each repetition and each backend (alternating, so a busy spell hits both alike): a fresh
    dashboard (`streamlit run streamlit_app.py`, LFM_BACKEND=<backend>, an empty runs folder), one tab of
-   headless Chromium on Train & watch, the default preset.
+   headless Chromium on Train & watch (VIEWPORT: tall enough to show all 7 charts), the default preset.
 2. Start pressed; a script in the page samples every SAMPLE_S and notes, in seconds after the click,
    the first live chart drawn (a Vega-Lite chart with marks in its SVG) and all 7 drawn.
 3. One line per measurement, then the median per backend, with the machine's load average.
@@ -26,6 +26,7 @@ from pathlib import Path
 from bench_load import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, healthy, stop_server, wait_for
 
 SAMPLE_S = 0.05
+VIEWPORT = {"width": 1500, "height": 3200}  # every chart in view: the live grid draws a chart once it is
 CHARTS = 7  # the live view's charts on the default preset (ui/live.py LAYOUT)
 DEADLINE_S = 120.0
 
@@ -37,7 +38,11 @@ PROBE = """
   setInterval(() => {
     if (log.clicked === null) return;
     const now = performance.now();
-    const drawn = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+    // Streamlit's own charts, and those of the live grid (ui.live_charts, inside its component's shadow root)
+    const grids = [...document.querySelectorAll('.stBidiComponent')]
+      .flatMap(host => [host, ...host.querySelectorAll('*')]).filter(node => node.shadowRoot)
+      .flatMap(node => [...node.shadowRoot.querySelectorAll('[data-testid="lfmLiveChart"]')]);
+    const drawn = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]'), ...grids]
       .filter(chart => chart.querySelector('svg g.role-mark path')).length;
     if (drawn >= 1 && log.first === null) log.first = now - log.clicked;
     if (drawn >= %d && log.all === null) log.all = now - log.clicked;
@@ -59,7 +64,7 @@ def measure(browser, backend: str) -> tuple[float | None, float | None]:
         )  # fmt: skip
         try:
             wait_for(lambda: server.poll() is not None or healthy(url) is not None, 60, "the server")
-            context = browser.new_context(viewport={"width": 1500, "height": 1000})
+            context = browser.new_context(viewport=VIEWPORT)
             context.add_init_script(PROBE)
             page = context.new_page()
             page.set_default_timeout(120_000)
