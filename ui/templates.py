@@ -92,12 +92,18 @@ def chart_builder(data_step):
     return builder
 
 
+def json_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with plain-JSON cells: Python objects, every missing value (NaN, None) as None, as
+    Altair's to_dict() writes them."""
+    return table.astype(object).where(table.notna(), None)
+
+
 def with_records(spec):
     """spec with each DataFrame in spec["datasets"] as a list of records (NaN -> None), like Altair's
     to_dict(): plain JSON, to save a spec or compare it with an Altair chart's."""
     def records(data):
         if not isinstance(data, pd.DataFrame):
             return data
-        return data.astype(object).where(data.notna(), None).to_dict(orient="records")
+        return json_cells(data).to_dict(orient="records")
 
     return {**spec, "datasets": {name: records(data) for name, data in spec.get("datasets", {}).items()}}

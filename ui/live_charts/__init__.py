@@ -16,10 +16,11 @@ import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 import streamlit.components.v2
+
+from ui.templates import json_cells
 
 HERE = Path(__file__).parent
 # Streamlit's lazy loader of vega-embed, a file of its frontend build (the name carries a content hash).
@@ -57,24 +58,19 @@ def _key(value) -> str:
 
 
 def by_columns(table: pd.DataFrame) -> dict:
-    """A table as {"columns": names, "values": one list per column}, missing values as null."""
-    values = []
-    for name in table.columns:
-        column = table[name]
-        if column.dtype.kind == "f":
-            array = column.to_numpy()
-            values.append(np.where(np.isnan(array), None, array).tolist())
-        else:
-            values.append(column.astype(object).where(column.notna(), None).tolist())
-    return {"columns": [str(name) for name in table.columns], "values": values}
+    """A table as {"columns": names, "values": one list per column}, missing values as null
+    (ui.templates.json_cells, as the records of a saved spec)."""
+    cells = json_cells(table)
+    return {"columns": [str(name) for name in cells.columns], "values": [cells[name].tolist() for name in cells.columns]}
 
 
 def chart(spec: dict) -> dict:
-    """One chart for the browser: the spec without its data, and each dataset by columns, each with a key."""
+    """One chart for the browser: the spec without its data, and each dataset (a DataFrame, as
+    ui.templates.ChartData.spec gives it) by columns, each with a key."""
     bare = {name: value for name, value in spec.items() if name != "datasets"}
     datasets = {}
     for name, table in spec.get("datasets", {}).items():
-        data = by_columns(table) if isinstance(table, pd.DataFrame) else {"columns": [], "values": []}
+        data = by_columns(table)
         datasets[name] = {**data, "key": _key(data)}
     return {"spec_key": _key(bare), "spec": bare, "datasets": datasets}
 
