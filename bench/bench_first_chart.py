@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_load import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, healthy, stop_server, wait_for
+from bench_load import CHARTS_JS, CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, healthy, stop_server, wait_for
 
 SAMPLE_S = 0.05
 VIEWPORT = {"width": 1500, "height": 3200}  # every chart in view: the live grid draws a chart once it is
@@ -35,15 +35,11 @@ PROBE = """
 (() => {
   const log = {clicked: null, first: null, all: null};
   window.__lfmFirst = log;
+  """ + CHARTS_JS + """
   setInterval(() => {
     if (log.clicked === null) return;
     const now = performance.now();
-    // Streamlit's own charts, and those of the live grid (ui.live_charts, inside its component's shadow root)
-    const grids = [...document.querySelectorAll('.stBidiComponent')]
-      .flatMap(host => [host, ...host.querySelectorAll('*')]).filter(node => node.shadowRoot)
-      .flatMap(node => [...node.shadowRoot.querySelectorAll('[data-testid="lfmLiveChart"]')]);
-    const drawn = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]'), ...grids]
-      .filter(chart => chart.querySelector('svg g.role-mark path')).length;
+    const drawn = pageCharts().filter(chart => chart.querySelector('svg g.role-mark path')).length;
     if (drawn >= 1 && log.first === null) log.first = now - log.clicked;
     if (drawn >= %d && log.all === null) log.all = now - log.clicked;
   }, %d);

@@ -55,22 +55,30 @@ MAX_TABS = 30
 SAMPLE_S = 0.25  # how often each page samples its progress line
 LOAD_DEADLINE_S = 90.0  # a tab that shows no chart by then is reported as such
 
+# pageCharts(): the page's charts, in page order: Streamlit's own, and those of the live grid
+# (ui.live_charts, inside its component's shadow root). For the probes here and in bench_first_chart.py.
+CHARTS_JS = """
+const pageCharts = () => [
+  ...document.querySelectorAll('[data-testid="stVegaLiteChart"]'),
+  ...[...document.querySelectorAll('.stBidiComponent')]
+    .flatMap((host) => [host, ...host.querySelectorAll('*')]).filter((node) => node.shadowRoot)
+    .flatMap((node) => [...node.shadowRoot.querySelectorAll('[data-testid="lfmLiveChart"]')]),
+];
+"""
+
 # Runs in every page before Streamlit's own script: samples the progress line and notes the first chart.
 PROBE = """
 (() => {
   const log = {progress: null, chart: null, changes: [], last: null, chartChanges: [], lastChart: null};
   window.__lfmLoad = log;
   const MARK = 'svg g.role-mark path';
-  // the first live chart's first mark: in Streamlit's own chart, or in ui.live_charts' grid (inside its
-  // component's shadow root)
+  """ + CHARTS_JS + """
+  // the first chart's first mark
   const firstMark = () => {
-    const own = document.querySelector(`[data-testid="stVegaLiteChart"] ${MARK}`);
-    if (own) return own;
-    for (const host of document.querySelectorAll('.stBidiComponent'))
-      for (const node of [host, ...host.querySelectorAll('*')]) {
-        const mark = node.shadowRoot?.querySelector(`[data-testid="lfmLiveChart"] ${MARK}`);
-        if (mark) return mark;
-      }
+    for (const chart of pageCharts()) {
+      const mark = chart.querySelector(MARK);
+      if (mark) return mark;
+    }
     return null;
   };
   setInterval(() => {
@@ -209,9 +217,10 @@ def tab_figures(log: dict, window: tuple[float, float]) -> TabFigures:
     inside = [t for t in log["changes"] if start <= t <= end]
     edges = [b - a for a, b in zip([start, *inside], [*inside, end])]  # incl. the window's ends
     ms = lambda v: None if v is None else v / 1000  # noqa: E731
-    chart = ms(median_gap(log["chartChanges"], window)) if "chartChanges" in log else None
-    if chart is None and "chartChanges" in log:
-        chart = (end - start) / 1000  # a Chromium tab whose chart did not move: at least the window
+    chart = None  # a WireTab draws nothing
+    if "chartChanges" in log:  # a Chromium tab; one whose chart did not move counts the whole window
+        gap = median_gap(log["chartChanges"], window)
+        chart = ms(gap) if gap is not None else (end - start) / 1000
     return TabFigures(ms(log["progress"]), ms(log["chart"]), ms(median_gap(log["changes"], window)),
                       ms(max(edges)), chart)
 
